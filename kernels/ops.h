@@ -1,0 +1,173 @@
+/*
+ * ops.h — the op set every backend implements, with one parameter struct per op.
+ *
+ * This header is shared by the CPU reference kernels (kernels/cpu), the CUDA kernels (kernels/cuda),
+ * the AscendC kernels (kernels/ascendc) and the executor (native/src). It is plain C so that every
+ * toolchain (g++, nvcc, bisheng) can include it.
+ *
+ * Conventions
+ * - Tensors are dense and row-major; `ne[0]` is the OUTERMOST dimension (shape order as in PyTorch).
+ * - Activations may be f32, bf16 or f16; weights may be f32, bf16 or f16; index tensors are i32.
+ *   Every kernel accumulates in f32.
+ * - An op reads `src[i]` and writes `dst[i]`. Optional operands have `data == NULL`.
+ *   A dst may alias a src only where the op says so.
+ * - Slot / block ids of -1 mean "padding: skip".
+ */
+#ifndef UPDRAFT_OPS_H
+#define UPDRAFT_OPS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ud_dtype {
+  UD_F32 = 0,
+  UD_F16 = 1,
+  UD_BF16 = 2,
+  UD_I32 = 3,
+  UD_U32 = 4,
+  UD_U64 = 5,
+  UD_DTYPE_COUNT
+} ud_dtype;
+
+static inline size_t ud_dtype_size(ud_dtype t) {
+  switch (t) {
+    case UD_F32: case UD_I32: case UD_U32: return 4;
+    case UD_F16: case UD_BF16: return 2;
+    case UD_U64: return 8;
+    default: return 0;
+  }
+}
+
+#define UD_MAX_DIMS 4
+#define UD_MAX_SRC 8
+#define UD_MAX_DST 4
+
+/* A view of device memory. `ne` holds `ndim` sizes, outermost first; the rest are 1. */
+typedef struct ud_tensor {
+  void *data;
+  int32_t dtype; /* ud_dtype */
+  int32_t ndim;
+  int64_t ne[UD_MAX_DIMS];
+} ud_tensor;
+
+typedef enum ud_op_kind {
+  /* src0 table [vocab, hidden] (weight dtype), src1 ids [numTokens] i32
+   * dst0 out [numTokens, hidden] (activation dtype). Ids outside [0, vocab) produce zero rows. */
+  UD_OP_EMBEDDING = 0,
+
+  /* y = x · Wᵀ (+ bias).  src0 x [M, K], src1 W [N, K], src2 bias [N] (optional)
+   * dst0 y [M, N] (any float dtype; f32 for logits). */
+  UD_OP_MATMUL = 1,
+
+  /* RMSNorm, optionally fused with the residual add (vLLM's fused_add_rms_norm).
+   * add_residual == 0:  dst0 = rmsnorm(src0) * weight;             dst1 (optional) = src0
+   * add_residual == 1:  dst1 = src0 + src1;  dst0 = rmsnorm(dst1) * weight   (dst1 may alias src1)
+   * src0 x [M, H], src1 residual [M, H], src2 weight [H]; dst0 out [M, H], dst1 residual out [M, H].
+   * The sum is rounded to the residual dtype before it is normalised (as HF does). */
+  UD_OP_RMSNORM = 2,
+
+  /* Rotary embedding fused with the write of K and V into the paged cache.
+   * src0 qkv [numTokens, numHeads + 2*numKvHeads, headDim] (q heads, then k heads, then v heads)
+   * src1 positions [numTokens] i32, src2 inv_freq [rotaryDim/2] f32, src3 slot_mapping [numTokens] i32
+   * dst0 q_out [numTokens, numHeads, headDim] (rotated q)
+   * dst1 k_cache [numBlocks, blockSize, numKvHeads, headDim], dst2 v_cache (same shape)
+   * Token t's rotated k and its v go to cache row slot_mapping[t] = block * blockSize + offset
+   * (skipped when -1). Rotation is the rotate-half (GPT-NeoX / HF Llama) layout on the first
+   * rotaryDim features: angle = position * inv_freq[i] computed in f32. */
+  UD_OP_ROPE_KV_WRITE = 3,
+
+  /* Paged causal attention with GQA for a batch of sequences, prompt and decode tokens alike.
+   * src0 q [numTokens, numHeads, headDim], src1 k_cache, src2 v_cache [numBlocks, blockSize, numKvHeads, headDim]
+   * src3 block_tables [numSeqs, maxBlocksPerSeq] i32, src4 seq_lens [numSeqs] i32,
+   * src5 query_start_loc [numSeqs + 1] i32
+   * dst0 out [numTokens, numHeads * headDim]
+   * Sequence s owns query rows [query_start_loc[s], query_start_loc[s+1]); with queryLen = that count,
+   * its query row j sits at position seq_lens[s] - queryLen + j and attends to cache positions
+   * [0, that position]. Rows of a sequence with seq_lens[s] == 0 are left untouched. */
+  UD_OP_ATTENTION = 4,
+
+  /* src0 gate_up [M, 2*I] (gate in the first half of each row, up in the second)
+   * dst0 out [M, I] = silu(gate) * up. */
+  UD_OP_SILU_MUL = 5,
+
+  /* dst0[i, :] = src0[src1[i], :].  src0 x [T, H], src1 indices [S] i32; dst0 [S, H]. */
+  UD_OP_GATHER_ROWS = 6,
+
+  /* Token sampling, one row of logits per sequence.
+   * src0 logits [S, V] f32; src1 temperature [S] f32; src2 top_k [S] i32; src3 top_p [S] f32;
+   * src4 min_p [S] f32; src5 seeds [S] u64; src6 sample_counters [S] i32
+   * dst0 token_ids [S] i32; dst1 token_logprobs [S] f32;
+   * dst2 top_ids [S, K] i32 (optional); dst3 top_logprobs [S, K] f32 (optional), K = num_top_logprobs.
+   * temperature == 0 → greedy (argmax, lowest id on ties). Otherwise logits / temperature, keep the
+   * top_k largest (top_k <= 0: all), then the smallest prefix of the descending-sorted set whose
+   * probability mass reaches top_p, then drop tokens with p < min_p * p_max; the token is drawn by
+   * inverse CDF over that set in descending order using u = ud_uniform(seeds[s], sample_counters[s]).
+   * Logprobs are log-softmax of the raw (unscaled) logits, as vLLM returns by default. */
+  UD_OP_SAMPLE = 7,
+
+  /* Fill dst0 with deterministic pseudo-random values, N(0, std²)-like, never all zero.
+   * Used by `--load-format dummy`. */
+  UD_OP_FILL_RANDOM = 8,
+
+  UD_OP_COUNT
+} ud_op_kind;
+
+typedef struct ud_rmsnorm_params { float eps; int32_t add_residual; } ud_rmsnorm_params;
+typedef struct ud_rope_kv_write_params {
+  int32_t num_heads;
+  int32_t num_kv_heads;
+  int32_t head_dim;
+  int32_t rotary_dim; /* <= head_dim, even */
+} ud_rope_kv_write_params;
+typedef struct ud_attention_params {
+  float scale;         /* usually 1/sqrt(headDim) */
+  int32_t num_heads;
+  int32_t num_kv_heads;
+  int32_t head_dim;
+  int32_t block_size;
+} ud_attention_params;
+typedef struct ud_sample_params { int32_t num_top_logprobs; } ud_sample_params;
+typedef struct ud_fill_random_params { uint64_t seed; float std; } ud_fill_random_params;
+
+typedef union ud_op_params {
+  ud_rmsnorm_params rmsnorm;
+  ud_rope_kv_write_params rope_kv_write;
+  ud_attention_params attention;
+  ud_sample_params sample;
+  ud_fill_random_params fill_random;
+} ud_op_params;
+
+/* One op ready to launch: kind, params and tensor views. Plain data, so it can be stored and replayed. */
+typedef struct ud_op {
+  int32_t kind; /* ud_op_kind */
+  int32_t n_src;
+  int32_t n_dst;
+  ud_op_params params;
+  ud_tensor src[UD_MAX_SRC];
+  ud_tensor dst[UD_MAX_DST];
+} ud_op;
+
+const char *ud_op_name(ud_op_kind kind);
+
+/* Counter-based random numbers shared by every backend, so a seeded request samples the same
+ * token whatever its batch, its backend or a preemption in between (splitmix64 finalizer). */
+static inline uint64_t ud_mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+/* Uniform in [0, 1) with 24 random bits, computed the same way on every backend. */
+static inline float ud_uniform(uint64_t seed, uint32_t counter) {
+  uint64_t r = ud_mix64(seed ^ ud_mix64((uint64_t)counter));
+  return (float)(r >> 40) * (1.0f / 16777216.0f);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UPDRAFT_OPS_H */

@@ -1,0 +1,124 @@
+/**
+ * The contract between the HTTP layer and whatever generates tokens.
+ *
+ * `src/api` depends only on this file (and `src/sampling/params.ts`), never on the engine class, so
+ * route tests run over a fake service and engine tests need no HTTP.
+ */
+import type { SamplingParams } from '../sampling/params.ts';
+
+export interface ModelCard {
+  /** The name clients send as `model` (--served-model-name, else the model path / hub id). */
+  id: string;
+  /** Where the weights came from (path or hub id). */
+  root: string;
+  /** Unix seconds when the model was loaded. */
+  created: number;
+  /** Context window: prompt + generated tokens. */
+  maxModelLen: number;
+}
+
+/** One chat message as the chat template sees it (OpenAI shape, content already flattened or kept as parts). */
+export interface ChatMessage {
+  role: string;
+  content: string | null | Array<{ type: string; text?: string }>;
+  name?: string;
+  tool_calls?: unknown[];
+  tool_call_id?: string;
+}
+
+export interface RenderChatOptions {
+  addGenerationPrompt: boolean;
+  /** Extra variables for the template (vLLM's chat_template_kwargs). */
+  templateKwargs?: Record<string, unknown>;
+  tools?: unknown[];
+}
+
+export interface GenerateRequest {
+  requestId: string;
+  promptTokenIds: number[];
+  params: SamplingParams;
+  /** Lower runs first (vLLM's convention); default 0. */
+  priority?: number;
+  /** Aborting frees the request's KV blocks at once and ends its stream with finishReason 'abort'. */
+  signal?: AbortSignal;
+}
+
+export interface TopLogprob {
+  tokenId: number;
+  logprob: number;
+}
+
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** The top-k alternatives (k = params.logprobs), most likely first. */
+  top: TopLogprob[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens served from the prefix cache. */
+  cachedPromptTokens: number;
+}
+
+/** One increment of a request's output. The final one has a finishReason. */
+export interface GenerateOutput {
+  /** New text since the previous output (stop strings removed; may be '' while a match is pending). */
+  text: string;
+  /** New token ids since the previous output. */
+  tokenIds: number[];
+  /** One per new token when params.logprobs is not null. */
+  logprobs?: TokenLogprob[];
+  finishReason: FinishReason | null;
+  /** The stop string or stop token id that ended generation, when finishReason is 'stop' because of one. */
+  stopReason?: string | number | null;
+  usage: Usage;
+}
+
+export type ServiceErrorKind = 'invalid_request' | 'overloaded' | 'unavailable' | 'internal';
+
+/** An error the service raises on purpose; the API maps `kind` to the HTTP status. */
+export class ServiceError extends Error {
+  readonly kind: ServiceErrorKind;
+  readonly param: string | null;
+  /** Seconds the client should wait before retrying (overload). */
+  readonly retryAfterSeconds: number | null;
+  constructor(kind: ServiceErrorKind, message: string, options: { param?: string; retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.name = 'ServiceError';
+    this.kind = kind;
+    this.param = options.param ?? null;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? null;
+  }
+}
+
+export interface ServiceStats {
+  numRunning: number;
+  numWaiting: number;
+  /** Fraction of KV blocks in use, 0..1. */
+  kvCacheUsage: number;
+}
+
+export interface InferenceService {
+  readonly model: ModelCard;
+
+  /** Token ids of a completion prompt (adds BOS where the tokenizer does). */
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  decode(tokenIds: number[], options?: { skipSpecialTokens?: boolean }): string;
+  /** The text of a single token as OpenAI's logprobs `token` field shows it. */
+  tokenText(tokenId: number): string;
+  /** Renders messages with the chat template and tokenizes the result. */
+  renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] };
+
+  /**
+   * Starts generating. Throws ServiceError synchronously for requests that can never run (prompt
+   * longer than the context, overload). The iterator yields outputs as tokens are produced and ends
+   * after the output with a finishReason; abort via request.signal.
+   */
+  generate(request: GenerateRequest): AsyncIterable<GenerateOutput>;
+
+  stats(): ServiceStats;
+}

@@ -1,0 +1,59 @@
+/**
+ * The names every architecture's program uses for its per-step inputs and outputs, and for its
+ * symbolic dimensions. The model runner (src/model/runner.ts) fills exactly these; an architecture
+ * in models/ declares exactly these. Changing one side means changing this file.
+ */
+
+/** Symbolic dimensions of a step (see ProgramSpec.dims). */
+export const DIM = {
+  /** Tokens computed in this step, all sequences together (≤ --max-num-batched-tokens). */
+  numTokens: 'numTokens',
+  /** Sequences in this step (≤ --max-num-seqs). */
+  numSeqs: 'numSeqs',
+  /** Columns of the block table (≤ ceil(maxModelLen / blockSize)). */
+  maxBlocksPerSeq: 'maxBlocksPerSeq',
+  /** Alternatives returned per sampled token (≤ MAX_TOP_LOGPROBS); 0 when no request asked. */
+  numTopLogprobs: 'numTopLogprobs',
+} as const;
+
+/** Per-step inputs, uploaded from the host. Shapes in terms of DIM. */
+export const INPUT = {
+  /** [numTokens] i32 — token ids to compute. */
+  inputIds: 'input_ids',
+  /** [numTokens] i32 — position of each token in its sequence. */
+  positions: 'positions',
+  /** [numTokens] i32 — KV cache row (block * blockSize + offset) each token's K/V is written to. */
+  slotMapping: 'slot_mapping',
+  /** [numSeqs, maxBlocksPerSeq] i32 — each sequence's KV block ids, -1 padded. */
+  blockTables: 'block_tables',
+  /** [numSeqs] i32 — tokens in each sequence's context after this step. */
+  seqLens: 'seq_lens',
+  /** [numSeqs + 1] i32 — sequence s owns token rows [queryStartLoc[s], queryStartLoc[s+1]). */
+  queryStartLoc: 'query_start_loc',
+  /** [numSeqs] i32 — the token row whose logits are sampled for each sequence (its last row). */
+  logitsIndices: 'logits_indices',
+  /** [numSeqs] f32 */
+  temperature: 'temperature',
+  /** [numSeqs] i32, 0 = off */
+  topK: 'top_k',
+  /** [numSeqs] f32, 1 = off */
+  topP: 'top_p',
+  /** [numSeqs] f32, 0 = off */
+  minP: 'min_p',
+  /** [numSeqs] u64 — each request's seed */
+  seeds: 'seeds',
+  /** [numSeqs] i32 — index of the token being sampled within the request's output */
+  sampleCounters: 'sample_counters',
+} as const;
+
+/** Per-step outputs, downloaded to the host. */
+export const OUTPUT = {
+  /** [numSeqs] i32 */
+  sampledIds: 'sampled_ids',
+  /** [numSeqs] f32 — logprob of the sampled token */
+  sampledLogprobs: 'sampled_logprobs',
+  /** [numSeqs, numTopLogprobs] i32 */
+  topIds: 'top_ids',
+  /** [numSeqs, numTopLogprobs] f32 */
+  topLogprobs: 'top_logprobs',
+} as const;
