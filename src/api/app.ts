@@ -1,0 +1,96 @@
+/**
+ * The OpenAI-compatible HTTP API as a Hono app. It talks to the engine only through the
+ * InferenceService interface, so tests run it over a fake service.
+ */
+import { createHash } from 'node:crypto';
+import { Hono } from 'hono';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { requestId } from 'hono/request-id';
+import packageJson from '../../package.json' with { type: 'json' };
+import type { InferenceService } from '../engine/inference-service.ts';
+import { requireApiKey } from './auth.ts';
+import type { ApiDeps, ApiEnv } from './context.ts';
+import {
+  clientClosedRequest,
+  errorResponse,
+  isDeliberate,
+  methodNotAllowed as methodNotAllowedError,
+  routeNotFound,
+  toApiError,
+  type ApiLogger,
+} from './errors.ts';
+import { chatCompletionsHandler } from './openai/chat.ts';
+import { completionsHandler } from './openai/completions.ts';
+import { listModelsHandler, retrieveModelHandler } from './openai/models.ts';
+import { jsonBodyGuards } from './request-body.ts';
+
+export interface AppOptions {
+  /** Largest request body in bytes (413 above); default 16 MiB. */
+  maxRequestBodyBytes?: number;
+  /** When set, /v1 routes require `Authorization: Bearer <apiKey>` (vLLM's --api-key). */
+  apiKey?: string | null;
+  /** Reported by GET /version; default: package.json's version. */
+  version?: string;
+  /** OpenAI's `system_fingerprint`; default: derived from the version and the model card. */
+  systemFingerprint?: string;
+  /** Where unexpected errors (bugs) are reported; default: console.error. */
+  logger?: ApiLogger;
+}
+
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
+
+const consoleLogger: ApiLogger = {
+  error: (message, details) => console.error(`[updraft api] ${message}`, details ?? ''),
+};
+
+export function createApp(service: InferenceService, options: AppOptions = {}): Hono<ApiEnv> {
+  const version = options.version ?? packageJson.version;
+  const logger = options.logger ?? consoleLogger;
+  const deps: ApiDeps = {
+    service,
+    logger,
+    systemFingerprint: options.systemFingerprint ?? defaultSystemFingerprint(version, service),
+  };
+  const jsonBody = jsonBodyGuards(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES);
+
+  const app = new Hono<ApiEnv>();
+  // Turns the 404 of a known path with the wrong method into a 405 (it inspects app.routes).
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) => errorResponse(c, methodNotAllowedError(c.req.method, c.req.path, allowed)),
+    }),
+  );
+  app.use(requestId());
+  app.use(async (c, next) => {
+    // Captured before any middleware can swap c.req.raw (bodyLimit re-wraps chunked bodies).
+    c.set('clientSignal', c.req.raw.signal);
+    await next();
+  });
+  if (options.apiKey) app.use('/v1/*', requireApiKey(options.apiKey));
+
+  app.get('/health', (c) => {
+    // stats() is the cheapest call that fails (ServiceError 'unavailable' → 503) when the engine cannot serve.
+    service.stats();
+    return c.body(null, 200);
+  });
+  app.get('/version', (c) => c.json({ version }));
+  app.get('/v1/models', listModelsHandler(deps));
+  app.get('/v1/models/:id{.+}', retrieveModelHandler(deps));
+  app.post('/v1/chat/completions', jsonBody.requireJson, jsonBody.limitSize, chatCompletionsHandler(deps));
+  app.post('/v1/completions', jsonBody.requireJson, jsonBody.limitSize, completionsHandler(deps));
+
+  app.notFound((c) => errorResponse(c, routeNotFound(c.req.method, c.req.path)));
+  app.onError((error, c) => {
+    // A client that hangs up while sending its body makes the body read fail: no bug to log, no one to answer.
+    if (c.get('clientSignal')?.aborted && !isDeliberate(error)) return errorResponse(c, clientClosedRequest());
+    return errorResponse(c, toApiError(error, { requestId: c.get('requestId'), logger }));
+  });
+  return app;
+}
+
+function defaultSystemFingerprint(version: string, service: InferenceService): string {
+  const { id, root, maxModelLen } = service.model;
+  const digest = createHash('sha256').update(`updraft ${version} ${id} ${root} ${maxModelLen}`).digest('hex');
+  return `fp_${digest.slice(0, 10)}`;
+}

@@ -1,0 +1,21 @@
+/**
+ * What every route handler gets: the Hono env (per-request variables) and the app-wide dependencies.
+ */
+import type { InferenceService } from '../engine/inference-service.ts';
+import type { ApiLogger } from './errors.ts';
+
+export interface ApiVariables {
+  /** The x-request-id echoed to the client (theirs when valid, else generated). */
+  requestId: string;
+  /** Aborts when the client's connection closes before the response is complete. */
+  clientSignal: AbortSignal;
+}
+
+export type ApiEnv = { Variables: ApiVariables };
+
+export interface ApiDeps {
+  service: InferenceService;
+  logger: ApiLogger;
+  /** OpenAI's `system_fingerprint`: identifies the server build + model configuration. */
+  systemFingerprint: string;
+}

@@ -1,0 +1,68 @@
+/**
+ * Validated OpenAI / vLLM request fields → SamplingParams, the only sampling vocabulary the engine
+ * understands. Everything that depends on the prompt's length (the context window) is decided here.
+ */
+import { randomSeed, seedFromClient, type SamplingParams } from '../../sampling/params.ts';
+import { invalidRequest } from '../errors.ts';
+
+/** The request fields both endpoints share (already type- and range-checked by the schemas). */
+export interface SamplingFields {
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  seed?: number | null;
+  stop?: string | string[] | null;
+  stop_token_ids?: number[] | null;
+  ignore_eos?: boolean | null;
+  min_tokens?: number | null;
+  skip_special_tokens?: boolean | null;
+}
+
+export interface SamplingContext {
+  promptTokens: number;
+  maxModelLen: number;
+  /** Tokens to generate when the client gives no limit; null = the rest of the context (chat). */
+  defaultMaxTokens: number | null;
+  /** null = no logprobs; k = the chosen token's logprob plus the top k. */
+  logprobs: number | null;
+  /** The field that carried the prompt, named in the too-long error. */
+  promptParam: 'messages' | 'prompt';
+}
+
+export function toSamplingParams(fields: SamplingFields, context: SamplingContext): SamplingParams {
+  const remaining = remainingContext(context);
+  // max_completion_tokens is the newer name; when both are sent it wins, as in vLLM.
+  const requested = fields.max_completion_tokens ?? fields.max_tokens ?? context.defaultMaxTokens ?? remaining;
+  const maxTokens = Math.min(requested, remaining);
+  const topK = fields.top_k ?? 0;
+  return {
+    temperature: fields.temperature ?? 1,
+    topP: fields.top_p ?? 1,
+    topK: topK < 0 ? 0 : topK,
+    minP: fields.min_p ?? 0,
+    seed: fields.seed === null || fields.seed === undefined ? randomSeed() : seedFromClient(fields.seed),
+    maxTokens,
+    minTokens: Math.min(fields.min_tokens ?? 0, maxTokens),
+    stop: typeof fields.stop === 'string' ? [fields.stop] : (fields.stop ?? []),
+    stopTokenIds: fields.stop_token_ids ?? [],
+    ignoreEos: fields.ignore_eos ?? false,
+    logprobs: context.logprobs,
+    skipSpecialTokens: fields.skip_special_tokens ?? true,
+  };
+}
+
+/** Tokens left for generation; a prompt that leaves none is rejected the way vLLM words it. */
+function remainingContext(context: SamplingContext): number {
+  if (context.promptTokens >= context.maxModelLen) {
+    throw invalidRequest(
+      `This model's maximum context length is ${context.maxModelLen} tokens. However, your request has ` +
+        `${context.promptTokens} input tokens. Please reduce the length of the input ${context.promptParam}.`,
+      context.promptParam,
+      'context_length_exceeded',
+    );
+  }
+  return context.maxModelLen - context.promptTokens;
+}
