@@ -66,8 +66,10 @@ export class WaitingQueue {
       const b = this.#items[i]!;
       if (!comesBefore(a, b)) throw new Error(`waiting queue out of order: ${a.requestId} before ${b.requestId}`);
     }
+    const waiting = new Set(this.#items);
+    if (waiting.size !== this.#items.length) throw new Error('waiting queue holds a request twice');
     for (const request of this.#skips.keys()) {
-      if (!this.#items.includes(request)) throw new Error(`waiting queue: skip count kept for ${request.requestId}, not waiting`);
+      if (!waiting.has(request)) throw new Error(`waiting queue: skip count kept for ${request.requestId}, not waiting`);
     }
   }
 }

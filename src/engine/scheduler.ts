@@ -56,7 +56,10 @@ export interface SchedulerConfig {
   longPrefillTokenThreshold?: number;
 }
 
-/** Sampled ids for updateFromOutput: indexed like out.scheduled, or keyed by requestId. */
+/**
+ * Sampled ids for updateFromOutput: an array indexed like out.scheduled (the device's [numSeqs] output;
+ * entries whose willSample is false are ignored), or a map keyed by requestId holding the sampling ones.
+ */
 export type SampledTokenIds = ArrayLike<number> | ReadonlyMap<string, number>;
 
 export class Scheduler {
@@ -75,7 +78,11 @@ export class Scheduler {
   readonly #chunkCap: number;
 
   constructor(config: SchedulerConfig, kv: KVCacheManager) {
-    const c = { maxWaitingSkips: 16, longPrefillTokenThreshold: 0, ...config };
+    const c = {
+      ...config,
+      maxWaitingSkips: config.maxWaitingSkips ?? 16,
+      longPrefillTokenThreshold: config.longPrefillTokenThreshold ?? 0,
+    };
     for (const key of ['maxNumSeqs', 'maxNumBatchedTokens', 'maxModelLen'] as const) {
       if (!Number.isInteger(c[key]) || c[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${c[key]}`);
     }
@@ -85,6 +92,7 @@ export class Scheduler {
     if (!c.enableChunkedPrefill && c.maxNumBatchedTokens < c.maxModelLen) {
       throw new RangeError(`without chunked prefill maxNumBatchedTokens (${c.maxNumBatchedTokens}) must be >= maxModelLen (${c.maxModelLen})`);
     }
+    if (!(c.maxWaitingSkips >= 0)) throw new RangeError(`maxWaitingSkips must be >= 0 (Infinity: never hold the line), got ${c.maxWaitingSkips}`);
     if (!Number.isInteger(c.longPrefillTokenThreshold) || c.longPrefillTokenThreshold < 0) {
       throw new RangeError(`longPrefillTokenThreshold must be a non-negative integer, got ${c.longPrefillTokenThreshold}`);
     }

@@ -365,7 +365,9 @@ describe('Scheduler: abort and finish', () => {
     expect(sched.finishRequest('a', RequestStatus.FINISHED_STOPPED, '###')).toBe(true);
     expect([a.status, a.stopReason]).toEqual([RequestStatus.FINISHED_STOPPED, '###']);
     expect(sched.hasUnfinishedRequests()).toBe(false);
-    expect(() => sched.finishRequest('x', RequestStatus.RUNNING as never)).not.toThrow(); // unknown id: no-op
+    expect(sched.finishRequest('a', RequestStatus.FINISHED_STOPPED)).toBe(false); // already finished
+    sched.addRequest(req('b', 2));
+    expect(() => sched.finishRequest('b', RequestStatus.RUNNING as never)).toThrow(/not a finished status/);
   });
 });
 
