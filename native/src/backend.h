@@ -1,0 +1,70 @@
+// backend.h — an owning C++ handle on one backend instance (the C vtable + context).
+//
+// Turns failed ud_status returns into updraft::Error with the backend's last_error, fills in the
+// ABI's stated defaults for OPTIONAL entries, and owns the mutex that serialises every use of the
+// instance (device_abi.h: "a backend instance is used by one thread at a time"). Callers lock
+// `mutex()` around a sequence of calls; the methods themselves do not lock.
+#ifndef UPDRAFT_NATIVE_BACKEND_H
+#define UPDRAFT_NATIVE_BACKEND_H
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "updraft/device_abi.h"
+
+namespace updraft {
+
+class Backend {
+ public:
+  // Opens a compiled-in backend by name; throws Error (UD_ERR_UNAVAILABLE, ...) with the reason.
+  static std::shared_ptr<Backend> open(const std::string &name, const ud_backend_options &options);
+  ~Backend();
+  Backend(const Backend &) = delete;
+  Backend &operator=(const Backend &) = delete;
+
+  const char *name() const { return handle_.iface->name; }
+  std::mutex &mutex() { return mutex_; }
+
+  ud_device_info info();
+  void *alloc(size_t bytes);  // never null, even for 0 bytes (a null data pointer means "absent")
+  void free(void *ptr);
+  void upload(void *device_dst, const void *host_src, size_t bytes);
+  void download(void *host_dst, const void *device_src, size_t bytes);
+  void memset_zero(void *device_dst, size_t bytes);
+  void *host_alloc(size_t bytes);
+  void host_free(void *ptr);
+  bool supports(const ud_op &op);
+  // `what` prefixes the error message, e.g. "op 3 (matmul)".
+  void launch(const ud_op &op, const std::string &what);
+  void synchronize();
+
+ private:
+  explicit Backend(ud_backend_handle handle) : handle_(handle) {}
+  [[noreturn]] void fail(ud_status status, const std::string &what);
+
+  ud_backend_handle handle_;
+  std::mutex mutex_;
+};
+
+// Host memory from the backend's host_alloc (pinned on GPUs), freed on destruction. Call only while
+// holding the backend's mutex, like every other backend call.
+class HostStaging {
+ public:
+  HostStaging(Backend &backend, size_t bytes) : backend_(backend), ptr_(backend.host_alloc(bytes)), bytes_(bytes) {}
+  ~HostStaging() { backend_.host_free(ptr_); }
+  HostStaging(const HostStaging &) = delete;
+  HostStaging &operator=(const HostStaging &) = delete;
+  void *data() const { return ptr_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  Backend &backend_;
+  void *ptr_;
+  size_t bytes_;
+};
+
+}  // namespace updraft
+
+#endif

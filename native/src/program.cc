@@ -1,0 +1,310 @@
+#include "program.h"
+
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+
+#include "errors.h"
+#include "weight_loader.h"
+
+namespace updraft {
+namespace {
+
+std::string quoted(const std::string &name) { return "'" + name + "'"; }
+
+bool is_per_step(TensorRole role) {
+  return role == TensorRole::Activation || role == TensorRole::Input || role == TensorRole::Output;
+}
+
+}  // namespace
+
+DeviceMemory::~DeviceMemory() {
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  for (void *block : blocks_) backend_->free(block);
+}
+
+void *DeviceMemory::alloc(size_t bytes) {
+  blocks_.reserve(blocks_.size() + 1);  // so push_back below cannot throw and leak the block
+  void *block = backend_->alloc(bytes);
+  blocks_.push_back(block);
+  return block;
+}
+
+Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec) : backend_(backend), memory_(backend) {
+  bind_dims(spec);
+  declare_tensors(spec);
+  plan_ops(spec);
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  allocate_and_initialise();
+}
+
+void Program::bind_dims(const ProgramSpec &spec) {
+  for (const auto &[name, max] : spec.dims) {
+    parse_dim_string(name, "dims");  // same naming rule as in shapes
+    if (name.find('+') != std::string::npos) throw Error("dims: " + quoted(name) + " is not a plain name");
+    for (const std::string &seen : dim_names_)
+      if (seen == name) throw Error("dims: " + quoted(name) + " is declared twice");
+    if (max < 0) throw Error("dims: " + quoted(name) + " has a negative maximum");
+    dim_names_.push_back(name);
+    dim_max_.push_back(max);
+  }
+}
+
+void Program::declare_tensors(ProgramSpec &spec) {
+  std::unordered_map<std::string, int> seen;
+  for (TensorDecl &decl : spec.tensors) {
+    const std::string what = "tensor " + quoted(decl.name);
+    if (decl.name.empty()) throw Error("a tensor has an empty name");
+    if (!seen.emplace(decl.name, static_cast<int>(tensors_.size())).second) throw Error(what + " is declared twice");
+    if (decl.shape.empty() || decl.shape.size() > UD_MAX_DIMS)
+      throw Error(what + " has " + std::to_string(decl.shape.size()) + " dims; 1 to " + std::to_string(UD_MAX_DIMS) +
+                  " are supported");
+    const bool is_weight = decl.role == TensorRole::Weight;
+    if (is_weight && decl.init.kind == WeightInit::Kind::None) throw Error(what + " is a weight without init");
+    if (!is_weight && decl.init.kind != WeightInit::Kind::None)
+      throw Error(what + " has init but is a " + role_name(decl.role) + " tensor (only weights are initialised)");
+
+    Tensor tensor;
+    for (const DimExpr &dim : decl.shape) {
+      BoundDim bound;
+      bound.offset = dim.offset;
+      if (!dim.symbol.empty()) {
+        for (size_t i = 0; i < dim_names_.size(); i++)
+          if (dim_names_[i] == dim.symbol) bound.symbol = static_cast<int>(i);
+        if (bound.symbol < 0) throw Error(what + " uses dim " + quoted(dim.symbol) + ", which is not in spec.dims");
+      } else if (dim.offset < 0) {
+        throw Error(what + " has a negative dim");
+      }
+      tensor.shape.push_back(bound);
+    }
+    // Size for the maximum dims, guarding against overflow.
+    int64_t ne[UD_MAX_DIMS];
+    tensor.decl = std::move(decl);
+    resolve_shape(tensor, dim_max_, ne);
+    uint64_t elements = 1;
+    for (size_t i = 0; i < tensor.shape.size(); i++) {
+      if (ne[i] != 0 && elements > (uint64_t{1} << 48) / static_cast<uint64_t>(ne[i]))
+        throw Error(what + " is too large");
+      elements *= static_cast<uint64_t>(ne[i]);
+    }
+    tensor.bytes = static_cast<size_t>(elements) * ud_dtype_size(tensor.decl.dtype);
+    if (tensor.decl.role == TensorRole::Input) input_tensors_.push_back(static_cast<int>(tensors_.size()));
+    if (tensor.decl.role == TensorRole::Output) output_tensors_.push_back(static_cast<int>(tensors_.size()));
+    tensors_.push_back(std::move(tensor));
+  }
+}
+
+void Program::plan_ops(const ProgramSpec &spec) {
+  std::unordered_map<std::string, int> index;
+  for (size_t i = 0; i < tensors_.size(); i++) index.emplace(tensors_[i].decl.name, static_cast<int>(i));
+  for (size_t i = 0; i < spec.ops.size(); i++) {
+    const OpDecl &decl = spec.ops[i];
+    PlannedOp planned;
+    planned.label = "op " + std::to_string(i) + " (" + ud_op_name(decl.kind) + ")";
+    if (decl.src.size() > UD_MAX_SRC || decl.dst.size() > UD_MAX_DST)
+      throw Error(planned.label + " has too many operands");
+    std::memset(&planned.op, 0, sizeof planned.op);
+    planned.op.kind = decl.kind;
+    planned.op.n_src = static_cast<int32_t>(decl.src.size());
+    planned.op.n_dst = static_cast<int32_t>(decl.dst.size());
+    planned.op.params = parse_op_params(decl.kind, decl.params, planned.label);
+    planned.src_tensor.fill(-1);
+    planned.dst_tensor.fill(-1);
+    const auto bind = [&](const std::string &name, const std::string &slot) -> int {
+      if (name.empty()) return -1;
+      const auto found = index.find(name);
+      if (found == index.end()) throw Error(planned.label + ": " + slot + " " + quoted(name) + " is not a declared tensor");
+      return found->second;
+    };
+    for (size_t s = 0; s < decl.src.size(); s++) planned.src_tensor[s] = bind(decl.src[s], "src" + std::to_string(s));
+    for (size_t d = 0; d < decl.dst.size(); d++) {
+      const int t = bind(decl.dst[d], "dst" + std::to_string(d));
+      if (t >= 0 && (tensors_[t].decl.role == TensorRole::Weight || tensors_[t].decl.role == TensorRole::Input))
+        throw Error(planned.label + ": dst" + std::to_string(d) + " " + quoted(tensors_[t].decl.name) + " is a " +
+                    role_name(tensors_[t].decl.role) + ", which ops may not write");
+      planned.dst_tensor[d] = t;
+    }
+    ops_.push_back(std::move(planned));
+  }
+}
+
+void Program::allocate_and_initialise() {
+  for (Tensor &tensor : tensors_) {
+    tensor.data = memory_.alloc(tensor.bytes);
+    switch (tensor.decl.role) {
+      case TensorRole::Weight: usage_.weight += tensor.bytes; break;
+      case TensorRole::State: usage_.state += tensor.bytes; break;
+      case TensorRole::Activation: usage_.activation += tensor.bytes; break;
+      case TensorRole::Input: usage_.input += tensor.bytes; break;
+      case TensorRole::Output: usage_.output += tensor.bytes; break;
+    }
+  }
+  // Data pointers are fixed from here on; check every op against the backend once, at full size.
+  for (PlannedOp &planned : ops_) {
+    set_views(planned, dim_max_);
+    if (!backend_->supports(planned.op)) {
+      std::string operands;
+      for (int s = 0; s < planned.op.n_src; s++)
+        operands += std::string(s ? ", " : "src: ") + (planned.src_tensor[s] < 0 ? "-" : dtype_name(static_cast<ud_dtype>(planned.op.src[s].dtype)));
+      for (int d = 0; d < planned.op.n_dst; d++)
+        operands += std::string(d ? ", " : "; dst: ") + (planned.dst_tensor[d] < 0 ? "-" : dtype_name(static_cast<ud_dtype>(planned.op.dst[d].dtype)));
+      throw Error(planned.label + ": backend " + backend_->name() + " does not support it with dtypes (" + operands + ")",
+                  UD_ERR_UNSUPPORTED);
+    }
+  }
+  for (Tensor &tensor : tensors_) {
+    if (tensor.decl.role == TensorRole::Weight) initialise_weight(tensor);
+    if (tensor.decl.role == TensorRole::State) backend_->memset_zero(tensor.data, tensor.bytes);
+  }
+  backend_->synchronize();
+}
+
+void Program::initialise_weight(Tensor &tensor) {
+  const std::string what = "weight " + quoted(tensor.decl.name);
+  const int64_t numel = resolved_numel(tensor, dim_max_);
+  const ud_dtype dtype = tensor.decl.dtype;
+  WeightInit &init = tensor.decl.init;
+  switch (init.kind) {
+    case WeightInit::Kind::File: {
+      int64_t ne[UD_MAX_DIMS];
+      resolve_shape(tensor, dim_max_, ne);
+      const int64_t row_elems = ne[0] > 0 ? numel / ne[0] : 0;
+      load_file_segments(*backend_, tensor.data, dtype, numel, row_elems, init.segments, what);
+      break;
+    }
+    case WeightInit::Kind::Random: {
+      if (!is_float(dtype)) throw Error(what + ": random init needs a float dtype, not " + dtype_name(dtype));
+      ud_op op;
+      std::memset(&op, 0, sizeof op);
+      op.kind = UD_OP_FILL_RANDOM;
+      op.n_dst = 1;
+      op.params.fill_random.seed = init.seed;
+      op.params.fill_random.std = init.std;
+      op.dst[0] = ud_tensor{tensor.data, dtype, 1, {numel, 1, 1, 1}};
+      backend_->launch(op, what + " (fill_random)");
+      break;
+    }
+    case WeightInit::Kind::Data: {
+      const ud_dtype src_dtype = init.data.kind == HostKind::F32 ? UD_F32 : UD_I32;
+      if (init.data.length != numel)
+        throw Error(what + ": init data has " + std::to_string(init.data.length) + " elements, the tensor has " +
+                    std::to_string(numel));
+      if (!host_convertible(src_dtype, dtype))
+        throw Error(what + ": cannot store " + host_kind_name(init.data.kind) + " data in a " + dtype_name(dtype) + " tensor");
+      upload_converted(*backend_, tensor.data, dtype, init.data.bytes.data(), src_dtype, numel);
+      init.data.bytes = std::vector<uint8_t>();  // uploaded: release the host copy
+      break;
+    }
+    case WeightInit::Kind::None: break;
+  }
+}
+
+void Program::resolve_shape(const Tensor &tensor, const std::vector<int64_t> &dims, int64_t *ne) const {
+  const std::vector<int64_t> &values = is_per_step(tensor.decl.role) ? dims : dim_max_;
+  for (int i = 0; i < UD_MAX_DIMS; i++) ne[i] = 1;
+  for (size_t i = 0; i < tensor.shape.size(); i++) {
+    const BoundDim &dim = tensor.shape[i];
+    ne[i] = (dim.symbol >= 0 ? values[dim.symbol] : 0) + dim.offset;
+  }
+}
+
+int64_t Program::resolved_numel(const Tensor &tensor, const std::vector<int64_t> &dims) const {
+  int64_t ne[UD_MAX_DIMS];
+  resolve_shape(tensor, dims, ne);
+  int64_t n = 1;
+  for (size_t i = 0; i < tensor.shape.size(); i++) n *= ne[i];
+  return n;
+}
+
+void Program::set_views(PlannedOp &planned, const std::vector<int64_t> &dims) const {
+  const auto view = [&](int t, ud_tensor &out) {
+    if (t < 0) {
+      std::memset(&out, 0, sizeof out);
+      return;
+    }
+    const Tensor &tensor = tensors_[t];
+    out.data = tensor.data;
+    out.dtype = tensor.decl.dtype;
+    out.ndim = static_cast<int32_t>(tensor.shape.size());
+    resolve_shape(tensor, dims, out.ne);
+  };
+  for (int s = 0; s < planned.op.n_src; s++) view(planned.src_tensor[s], planned.op.src[s]);
+  for (int d = 0; d < planned.op.n_dst; d++) view(planned.dst_tensor[d], planned.op.dst[d]);
+}
+
+std::vector<int64_t> Program::step_dims(const StepRequest &request) const {
+  std::vector<int64_t> values(dim_names_.size(), -1);
+  for (const auto &[name, value] : request.dims) {
+    size_t i = 0;
+    while (i < dim_names_.size() && dim_names_[i] != name) i++;
+    if (i == dim_names_.size()) throw Error("step: unknown dim " + quoted(name));
+    if (value < 0 || value > dim_max_[i])
+      throw Error("step: dim " + quoted(name) + " = " + std::to_string(value) + " is outside [0, " +
+                  std::to_string(dim_max_[i]) + "]");
+    values[i] = value;
+  }
+  for (size_t i = 0; i < values.size(); i++)
+    if (values[i] < 0) throw Error("step: dim " + quoted(dim_names_[i]) + " is missing");
+  return values;
+}
+
+StepOutputs Program::step(const StepRequest &request) {
+  const std::vector<int64_t> dims = step_dims(request);
+
+  // Match the inputs to input tensors before touching the device.
+  std::vector<const HostArray *> input_data(tensors_.size(), nullptr);
+  for (const auto &[name, array] : request.inputs) {
+    int found = -1;
+    for (size_t t = 0; t < tensors_.size(); t++)
+      if (tensors_[t].decl.name == name) found = static_cast<int>(t);
+    if (found < 0) throw Error("step: unknown input tensor " + quoted(name));
+    const Tensor &tensor = tensors_[found];
+    if (tensor.decl.role != TensorRole::Input)
+      throw Error("step: tensor " + quoted(name) + " is a " + role_name(tensor.decl.role) + ", not an input");
+    if (array.kind != host_kind_for(tensor.decl.dtype))
+      throw Error("step: input " + quoted(name) + " (" + dtype_name(tensor.decl.dtype) + ") must be a " +
+                  host_kind_name(host_kind_for(tensor.decl.dtype)) + ", got a " + host_kind_name(array.kind));
+    const int64_t expected = resolved_numel(tensor, dims);
+    if (array.length != expected)
+      throw Error("step: input " + quoted(name) + " has " + std::to_string(array.length) + " elements, expected " +
+                  std::to_string(expected) + " for this step's dims");
+    input_data[found] = &array;
+  }
+  for (int t : input_tensors_)
+    if (!input_data[t]) throw Error("step: input " + quoted(tensors_[t].decl.name) + " is missing");
+
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  for (int t : input_tensors_) backend_->upload(tensors_[t].data, input_data[t]->bytes.data(), input_data[t]->bytes.size());
+  launch_ops(dims);
+  StepOutputs outputs;
+  outputs.reserve(output_tensors_.size());
+  for (int t : output_tensors_) {
+    const Tensor &tensor = tensors_[t];
+    HostArray array;
+    array.kind = host_kind_for(tensor.decl.dtype);
+    array.length = resolved_numel(tensor, dims);
+    array.bytes.resize(static_cast<size_t>(array.length) * ud_dtype_size(tensor.decl.dtype));
+    backend_->download(array.bytes.data(), tensor.data, array.bytes.size());
+    outputs.emplace_back(tensor.decl.name, std::move(array));
+  }
+  backend_->synchronize();  // downloads are complete only now
+  return outputs;
+}
+
+// The one place a step's ops are enqueued.
+//
+// Seam for graph capture (issue 3): when the backend reports supports_graphs, round the step's dims
+// up to a batch-size bucket, and on the first step of each bucket record this loop between
+// graph_begin and graph_end (views use the bucket's dims, data pointers never move); later steps of
+// that bucket call graph_launch instead. Inputs are then padded to the bucket on upload (slot -1,
+// seq_len 0 rows are skipped by the kernels) and outputs trimmed on download. Backends without the
+// optional entries keep using this loop as it is.
+void Program::launch_ops(const std::vector<int64_t> &dims) {
+  for (PlannedOp &planned : ops_) {
+    set_views(planned, dims);
+    backend_->launch(planned.op, planned.label);
+  }
+}
+
+}  // namespace updraft

@@ -1,0 +1,162 @@
+/**
+ * Shared pieces of the device tests: a seeded PRNG, random operands (never zeros), poisoned outputs,
+ * the tolerance table, and a closeness check whose failure message points at the worst element.
+ */
+import { expect } from 'vitest';
+import type { OpTensor } from '../../src/device/binding.ts';
+import type { DType, HostArray } from '../../src/device/program.ts';
+import { decode, encode, type FloatDType } from './reference.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness (xorshift128+ style via splitmix32 seeding), so every run sees the same data
+// and a failure reproduces; each test picks its own seed.
+
+export class Rng {
+  #state: number;
+  constructor(seed: number) {
+    this.#state = seed >>> 0 || 0x9e3779b9;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    // mulberry32
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Integer in [lo, hi). */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo));
+  }
+  /** Standard normal, never exactly zero. */
+  normal(): number {
+    for (;;) {
+      const u = this.next() || 1e-12;
+      const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+      if (z !== 0) return z;
+    }
+  }
+  normals(n: number, std = 1): number[] {
+    return Array.from({ length: n }, () => this.normal() * std);
+  }
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(0, i + 1);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tolerances, in one place. An element passes when |actual - expected| <= atol + rtol * |expected|.
+// The loosest float dtype an op touches (inputs, intermediates it rounds to, its output) decides.
+// For f32 the absolute part grows with the square root of the length of the sums behind each
+// element (rounding error of an f32 accumulation); for 16-bit dtypes the final rounding dominates.
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+const BASE_TOLERANCE: Record<FloatDType, Tolerance> = {
+  f32: { rtol: 1e-5, atol: 1e-5 },
+  f16: { rtol: 2e-3, atol: 2e-3 },
+  bf16: { rtol: 1.6e-2, atol: 1.6e-2 },
+};
+
+export function tolerance(dtypes: readonly FloatDType[], accumulationLength = 1): Tolerance {
+  const order: FloatDType[] = ['f32', 'f16', 'bf16'];
+  const loosest = dtypes.reduce((a, b) => (order.indexOf(b) > order.indexOf(a) ? b : a), 'f32' as FloatDType);
+  const base = BASE_TOLERANCE[loosest];
+  const growth = loosest === 'f32' ? Math.sqrt(Math.max(1, accumulationLength)) : 1;
+  return { rtol: base.rtol, atol: base.atol * growth };
+}
+
+/** Fails with the worst element's index and values; NaN (a poisoned, unwritten output) always fails. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
+  expect(actual.length, `${label}: length`).toBe(expected.length);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    const limit = tol.atol + tol.rtol * Math.abs(e);
+    const excess = Number.isNaN(a) || Number.isNaN(e) ? Infinity : Math.abs(a - e) / limit;
+    if (excess > 1 && excess > worstExcess) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    expect.fail(
+      `${label}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
+        `(rtol ${tol.rtol}, atol ${tol.atol}; ${worstExcess.toFixed(1)}x over)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operands
+
+/** A float operand: its device encoding and the decoded values the reference uses. */
+export interface FloatTensor {
+  tensor: OpTensor;
+  values: Float64Array;
+}
+
+export function floatTensor(dtype: FloatDType, shape: number[], values: ArrayLike<number>): FloatTensor {
+  const data = encode(dtype, values);
+  return { tensor: { dtype, shape, data }, values: decode(dtype, data) };
+}
+
+export function randomFloatTensor(rng: Rng, dtype: FloatDType, shape: number[], std = 1): FloatTensor {
+  return floatTensor(dtype, shape, rng.normals(shape.reduce((a, b) => a * b, 1), std));
+}
+
+export function i32Tensor(shape: number[], values: ArrayLike<number>): OpTensor {
+  return { dtype: 'i32', shape, data: Int32Array.from(values) };
+}
+
+export function f32Tensor(shape: number[], values: ArrayLike<number>): OpTensor {
+  return { dtype: 'f32', shape, data: Float32Array.from(values) };
+}
+
+const POISON_I32 = -0x5eed;
+
+/** An output pre-filled with NaN (i32: a sentinel) so an op that skips a write is caught. */
+export function poisoned(dtype: DType, shape: number[]): OpTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  let data: HostArray;
+  switch (dtype) {
+    case 'f32': data = new Float32Array(n).fill(NaN); break;
+    case 'bf16': data = new Uint16Array(n).fill(0x7fc0); break;
+    case 'f16': data = new Uint16Array(n).fill(0x7e00); break;
+    case 'i32': data = new Int32Array(n).fill(POISON_I32); break;
+    case 'u32': data = new Uint32Array(n).fill(0xdeadbeef); break;
+    case 'u64': data = new BigUint64Array(n).fill(0xdeadbeefn); break;
+  }
+  return { dtype, shape, data };
+}
+
+export function decodeFloat(dtype: DType, data: HostArray | null | undefined): Float64Array {
+  if (!data) throw new Error('missing output');
+  if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16') throw new Error(`${dtype} is not a float dtype`);
+  return decode(dtype, data);
+}
+
+export function asInt32(data: HostArray | null | undefined): Int32Array {
+  if (!(data instanceof Int32Array)) throw new Error('expected an Int32Array output');
+  return data;
+}
+
+export function asFloat32(data: HostArray | null | undefined): Float32Array {
+  if (!(data instanceof Float32Array)) throw new Error('expected a Float32Array output');
+  return data;
+}
+
+/** Every ordered pair (or triple) of float dtypes, for dtype-combination loops. */
+export function dtypePairs(): [FloatDType, FloatDType][] {
+  const all: FloatDType[] = ['f32', 'bf16', 'f16'];
+  return all.flatMap((a) => all.map((b) => [a, b] as [FloatDType, FloatDType]));
+}

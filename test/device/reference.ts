@@ -1,0 +1,386 @@
+/**
+ * A naive, independent TypeScript reference of every op in kernels/ops.h, written from the header's
+ * text (not from the C++ kernels). Arithmetic is f64 except where ops.h pins an f32 step (RoPE angle,
+ * temperature scaling, FILL_RANDOM) or a rounding to a tensor's dtype (RMSNorm, SiLU).
+ *
+ * Tensors here are plain f64 arrays of decoded values, row-major, outermost dim first.
+ */
+import type { HostArray } from '../../src/device/program.ts';
+
+export type FloatDType = 'f32' | 'f16' | 'bf16';
+export const FLOAT_DTYPES: readonly FloatDType[] = ['f32', 'bf16', 'f16'];
+
+// ---------------------------------------------------------------------------------------------
+// dtype codecs. f16 goes through V8's Float16Array, bf16 through bit arithmetic (round to nearest
+// even), so neither shares code with kernels/cpu/dtype_convert.h.
+
+interface Float16ArrayLike {
+  [index: number]: number;
+  readonly buffer: ArrayBufferLike;
+  readonly length: number;
+}
+type Float16ArrayCtor = new (lengthOrBuffer: number | ArrayBufferLike) => Float16ArrayLike;
+const Float16 = (globalThis as unknown as { Float16Array?: Float16ArrayCtor }).Float16Array;
+function float16Ctor(): Float16ArrayCtor {
+  if (!Float16) throw new Error('the reference needs Float16Array (Node 24+)');
+  return Float16;
+}
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+export function f32ToBf16Bits(x: number): number {
+  scratchF32[0] = x;
+  const u = scratchU32[0]!;
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function bf16BitsToNumber(bits: number): number {
+  scratchU32[0] = (bits & 0xffff) << 16;
+  return scratchF32[0]!;
+}
+
+export function encode(dtype: FloatDType, values: ArrayLike<number>): Float32Array | Uint16Array {
+  if (dtype === 'f32') return Float32Array.from(values);
+  if (dtype === 'bf16') return Uint16Array.from(values, (v) => f32ToBf16Bits(v));
+  const half = new (float16Ctor())(values.length);
+  for (let i = 0; i < values.length; i++) half[i] = values[i]!;
+  return new Uint16Array(half.buffer);
+}
+
+export function decode(dtype: FloatDType, data: HostArray): Float64Array {
+  if (dtype === 'f32') {
+    if (!(data instanceof Float32Array)) throw new Error('f32 data must be a Float32Array');
+    return Float64Array.from(data);
+  }
+  if (!(data instanceof Uint16Array)) throw new Error(`${dtype} data must be a Uint16Array`);
+  if (dtype === 'bf16') return Float64Array.from(data, (b) => bf16BitsToNumber(b));
+  const half = new (float16Ctor())(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return Float64Array.from({ length: data.length }, (_, i) => half[i]!);
+}
+
+/** The value a tensor of `dtype` would hold for x. */
+export function roundTo(dtype: FloatDType, x: number): number {
+  return decode(dtype, encode(dtype, [x]))[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counter-based RNG of ops.h, in BigInt.
+
+const MASK64 = (1n << 64n) - 1n;
+
+export function mix64(z: bigint): bigint {
+  z = (z + 0x9e3779b97f4a7c15n) & MASK64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return z ^ (z >> 31n);
+}
+
+/** ud_uniform(seed, counter): 24 random bits in [0, 1). */
+export function udUniform(seed: bigint, counter: number): number {
+  const r = mix64((seed & MASK64) ^ mix64(BigInt(counter >>> 0)));
+  return Number(r >> 40n) / 16777216;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ops
+
+/** out[t] = table[ids[t]] or zeros when the id is outside [0, vocab). */
+export function embedding(table: Float64Array, vocab: number, hidden: number, ids: Int32Array): Float64Array {
+  const out = new Float64Array(ids.length * hidden);
+  ids.forEach((id, t) => {
+    if (id >= 0 && id < vocab) out.set(table.subarray(id * hidden, (id + 1) * hidden), t * hidden);
+  });
+  return out;
+}
+
+/** y[m, n] = Σ_k x[m, k] W[n, k] (+ bias[n]). */
+export function matmul(x: Float64Array, w: Float64Array, bias: Float64Array | null, m: number, n: number, k: number): Float64Array {
+  const y = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j]! : 0;
+      for (let kk = 0; kk < k; kk++) s += x[i * k + kk]! * w[j * k + kk]!;
+      y[i * n + j] = s;
+    }
+  }
+  return y;
+}
+
+export interface RmsNormArgs {
+  x: Float64Array; // [M, H]
+  residual: Float64Array | null; // [M, H]
+  weight: Float64Array; // [H]
+  eps: number;
+  addResidual: boolean;
+  xDtype: FloatDType;
+  /** dtype of dst1 (the residual out), which the sum is rounded to. */
+  residualDtype: FloatDType;
+}
+
+/** HF Llama order: normalise in high precision, round to the input dtype, multiply by the weight. */
+export function rmsnorm(a: RmsNormArgs): { out: Float64Array; residualOut: Float64Array } {
+  const hidden = a.weight.length;
+  const rows = a.x.length / hidden;
+  const out = new Float64Array(a.x.length);
+  const residualOut = new Float64Array(a.x.length);
+  const eps = Math.fround(a.eps);
+  for (let r = 0; r < rows; r++) {
+    const base = new Float64Array(hidden);
+    for (let i = 0; i < hidden; i++) {
+      const x = a.x[r * hidden + i]!;
+      base[i] = a.addResidual ? roundTo(a.residualDtype, x + a.residual![r * hidden + i]!) : x;
+    }
+    residualOut.set(base, r * hidden);
+    let meanSquare = 0;
+    for (const v of base) meanSquare += v * v;
+    meanSquare /= hidden;
+    const inv = 1 / Math.sqrt(meanSquare + eps);
+    const normDtype = a.addResidual ? a.residualDtype : a.xDtype;
+    for (let i = 0; i < hidden; i++) out[r * hidden + i] = roundTo(normDtype, base[i]! * inv) * a.weight[i]!;
+  }
+  return { out, residualOut };
+}
+
+export interface RopeArgs {
+  qkv: Float64Array; // [T, H + 2KV, D]
+  positions: Int32Array; // [T]
+  invFreq: Float32Array; // [R/2]
+  slotMapping: Int32Array; // [T]
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rotaryDim: number;
+  kCache: Float64Array; // [numSlots, KV, D], updated in place
+  vCache: Float64Array; // [numSlots, KV, D], updated in place
+}
+
+/** Rotate-half RoPE on q and k; k and v written to cache row slotMapping[t] unless -1. Returns q_out. */
+export function ropeKvWrite(a: RopeArgs): Float64Array {
+  const { numHeads: H, numKvHeads: KV, headDim: D, rotaryDim: R } = a;
+  const T = a.positions.length;
+  const half = R / 2;
+  const rowLen = (H + 2 * KV) * D;
+  const qOut = new Float64Array(T * H * D);
+  for (let t = 0; t < T; t++) {
+    const cos: number[] = [];
+    const sin: number[] = [];
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(Math.fround(a.positions[t]!) * a.invFreq[i]!); // f32, as PyTorch
+      cos.push(Math.cos(angle));
+      sin.push(Math.sin(angle));
+    }
+    const head = (h: number): Float64Array => {
+      const v = a.qkv.slice(t * rowLen + h * D, t * rowLen + (h + 1) * D);
+      if (h >= H + KV) return v; // v heads are not rotated
+      const out = Float64Array.from(v);
+      for (let i = 0; i < half; i++) {
+        out[i] = v[i]! * cos[i]! - v[i + half]! * sin[i]!;
+        out[i + half] = v[i + half]! * cos[i]! + v[i]! * sin[i]!;
+      }
+      return out;
+    };
+    for (let h = 0; h < H; h++) qOut.set(head(h), (t * H + h) * D);
+    const slot = a.slotMapping[t]!;
+    if (slot < 0) continue;
+    for (let g = 0; g < KV; g++) {
+      a.kCache.set(head(H + g), (slot * KV + g) * D);
+      a.vCache.set(head(H + KV + g), (slot * KV + g) * D);
+    }
+  }
+  return qOut;
+}
+
+export interface AttentionArgs {
+  q: Float64Array; // [T, H, D]
+  kCache: Float64Array; // [numBlocks, blockSize, KV, D]
+  vCache: Float64Array;
+  blockTables: Int32Array; // [S, maxBlocks]
+  maxBlocksPerSeq: number;
+  seqLens: Int32Array; // [S]
+  queryStartLoc: Int32Array; // [S + 1]
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  blockSize: number;
+  scale: number;
+  /** Initial contents of out (rows no sequence owns stay as they are). */
+  out: Float64Array; // [T, H * D]
+}
+
+/** Causal paged attention with GQA, softmax in f64. Returns out (a copy). */
+export function attention(a: AttentionArgs): Float64Array {
+  const { numHeads: H, numKvHeads: KV, headDim: D, blockSize: B } = a;
+  const out = Float64Array.from(a.out);
+  const group = H / KV;
+  const scale = Math.fround(a.scale);
+  for (let s = 0; s < a.seqLens.length; s++) {
+    const seqLen = a.seqLens[s]!;
+    if (seqLen === 0) continue;
+    const start = a.queryStartLoc[s]!;
+    const queryLen = a.queryStartLoc[s + 1]! - start;
+    for (let j = 0; j < queryLen; j++) {
+      const t = start + j;
+      const position = seqLen - queryLen + j;
+      for (let h = 0; h < H; h++) {
+        const kvHead = Math.floor(h / group);
+        const scores: number[] = [];
+        const rows: number[] = [];
+        for (let c = 0; c <= position; c++) {
+          const block = a.blockTables[s * a.maxBlocksPerSeq + Math.floor(c / B)]!;
+          if (block < 0) continue;
+          const row = ((block * B + (c % B)) * KV + kvHead) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += a.q[(t * H + h) * D + d]! * a.kCache[row + d]!;
+          scores.push(dot * scale);
+          rows.push(row);
+        }
+        const max = Math.max(...scores);
+        const weights = scores.map((x) => Math.exp(x - max));
+        const sum = weights.reduce((p, x) => p + x, 0);
+        for (let d = 0; d < D; d++) {
+          let acc = 0;
+          weights.forEach((w, i) => (acc += w * a.vCache[rows[i]! + d]!));
+          out[t * H * D + h * D + d] = rows.length ? acc / sum : 0;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** out[m, i] = round(silu(gate)) * up, gate/up the halves of each row. */
+export function siluMul(gateUp: Float64Array, rows: number, inter: number, outDtype: FloatDType): Float64Array {
+  const out = new Float64Array(rows * inter);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < inter; i++) {
+      const g = gateUp[r * 2 * inter + i]!;
+      out[r * inter + i] = roundTo(outDtype, g / (1 + Math.exp(-g))) * gateUp[r * 2 * inter + inter + i]!;
+    }
+  }
+  return out;
+}
+
+/** dst[i] = x[indices[i]], zeros for indices outside [0, rows). */
+export function gatherRows(x: Float64Array, rows: number, hidden: number, indices: Int32Array): Float64Array {
+  return embedding(x, rows, hidden, indices);
+}
+
+/** FILL_RANDOM's value at linear index i, exactly (all steps are exactly rounded f32 operations). */
+export function fillRandomValue(seed: bigint, index: number, std: number): number {
+  const r = mix64((seed & MASK64) ^ mix64(BigInt(index)));
+  const sum = Number(r & 0xffffn) + Number((r >> 16n) & 0xffffn) + Number((r >> 32n) & 0xffffn) + Number(r >> 48n);
+  const unit = Math.fround(Math.fround(1.7320508) / 65536);
+  const z = Math.fround((sum - 2 * 65535) * unit);
+  return Math.fround(z * Math.fround(std));
+}
+
+export function fillRandom(seed: bigint, count: number, std: number): Float64Array {
+  return Float64Array.from({ length: count }, (_, i) => fillRandomValue(seed, i, std));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+
+export interface SampleRowArgs {
+  logits: Float32Array; // [V]
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  seed: bigint;
+  counter: number;
+  numTopLogprobs: number;
+}
+
+export interface SampleRowResult {
+  token: number;
+  logprob: number;
+  topIds: number[];
+  topLogprobs: number[];
+  /** The set of tokens the filters keep (ids), in descending order. */
+  kept: number[];
+  /** The draw sits within a relative 1e-4 of a boundary (top-p, min-p or CDF), so an f32 device may differ. */
+  ambiguous: boolean;
+}
+
+const BOUNDARY_MARGIN = 1e-4;
+
+function descendingOrder(key: ArrayLike<number>): number[] {
+  const ids = Array.from({ length: key.length }, (_, i) => i);
+  return ids.sort((a, b) => (key[b]! - key[a]!) || a - b);
+}
+
+export function sampleRow(a: SampleRowArgs): SampleRowResult {
+  const V = a.logits.length;
+  const key = Float64Array.from(a.logits, (x) => (Number.isNaN(x) ? -Infinity : x));
+  const maxRaw = Math.max(...key);
+  let sumExp = 0;
+  for (const x of key) sumExp += Math.exp(x - maxRaw);
+  const logNorm = maxRaw + Math.log(sumExp);
+  const logprob = (id: number): number => key[id]! - logNorm;
+  const rawOrder = descendingOrder(key);
+  const topIds = rawOrder.slice(0, a.numTopLogprobs);
+  const topLogprobs = topIds.map(logprob);
+  const temperature = Math.fround(a.temperature);
+
+  if (!(temperature > 0)) {
+    const token = rawOrder[0]!;
+    return { token, logprob: logprob(token), topIds, topLogprobs, kept: [token], ambiguous: false };
+  }
+
+  const scaled = Float64Array.from(key, (x) => Math.fround(x / temperature)); // f32 division
+  const order = descendingOrder(scaled);
+  const weights = order.map((id) => Math.exp(scaled[id]! - scaled[order[0]!]!));
+  let ambiguous = false;
+
+  const k = a.topK > 0 ? Math.min(a.topK, V) : V;
+  let topKMass = 0;
+  for (let r = 0; r < k; r++) topKMass += weights[r]!;
+
+  let numKept = k;
+  const topP = Math.fround(a.topP);
+  if (topP < 1) {
+    let cumulative = 0;
+    for (let r = 0; r < k; r++) {
+      cumulative += weights[r]! / topKMass;
+      if (Math.abs(cumulative - topP) < BOUNDARY_MARGIN) ambiguous = true;
+      if (cumulative >= topP) {
+        numKept = r + 1;
+        break;
+      }
+    }
+  }
+  const minP = Math.fround(a.minP);
+  let kept = 1;
+  while (kept < numKept && weights[kept]! >= minP) kept++;
+  for (let r = 1; r < numKept; r++) if (Math.abs(weights[r]! - minP) < BOUNDARY_MARGIN * Math.max(minP, 1e-30)) ambiguous = true;
+
+  let keptMass = 0;
+  for (let r = 0; r < kept; r++) keptMass += weights[r]!;
+  const target = udUniform(a.seed, a.counter) * keptMass;
+  let cumulative = 0;
+  let chosen = kept - 1;
+  for (let r = 0; r < kept; r++) {
+    cumulative += weights[r]!;
+    if (Math.abs(target - cumulative) < BOUNDARY_MARGIN * keptMass) ambiguous = true;
+    if (target < cumulative) {
+      chosen = r;
+      break;
+    }
+  }
+  const token = order[chosen]!;
+  return { token, logprob: logprob(token), topIds, topLogprobs, kept: order.slice(0, kept), ambiguous };
+}
+
+/** The kept set's renormalised probabilities (for distribution checks), keyed by token id. */
+export function keptDistribution(logits: Float32Array, temperature: number, topK: number, topP: number, minP: number): Map<number, number> {
+  const result = sampleRow({ logits, temperature, topK, topP, minP, seed: 0n, counter: 0, numTopLogprobs: 0 });
+  const t = Math.fround(temperature);
+  const scaled = result.kept.map((id) => Math.fround(logits[id]! / t));
+  const max = Math.max(...scaled);
+  const weights = scaled.map((s) => Math.exp(s - max));
+  const total = weights.reduce((p, w) => p + w, 0);
+  return new Map(result.kept.map((id, i) => [id, weights[i]! / total]));
+}
