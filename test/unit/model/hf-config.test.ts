@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseDecoderConfig, parseGenerationDefaults, readDecoderConfig, SUPPORTED_ARCHITECTURES } from '../../../src/model/hf-config.ts';
-import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON } from './paths.ts';
+import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON } from '../../helpers/paths.ts';
 
 /** The shape of Meta-Llama-3.1-8B's config.json (older form: rope_theta + rope_scaling). */
 const LLAMA31_8B = {

@@ -9,7 +9,7 @@ import { openWeights } from '../../../src/model/weights.ts';
 import { tinyModelDir } from '../../fixtures/tiny-models.ts';
 import { startHubStandin } from './hub-standin.ts';
 import type { HubStandin, StandinRepo } from './hub-standin.ts';
-import { scratchDir } from './paths.ts';
+import { scratchDir } from '../../helpers/paths.ts';
 
 const MAIN = 'a'.repeat(40);
 const DEV = 'b'.repeat(40);

@@ -14,7 +14,7 @@ import type { WeightSource } from '../../../src/model/weights.ts';
 import { TINY_MODEL_NAMES, tinyModelDir } from '../../fixtures/tiny-models.ts';
 import type { TinyModelName } from '../../fixtures/tiny-models.ts';
 import { checkProgram } from './program-check.ts';
-import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON } from './paths.ts';
+import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON } from '../../helpers/paths.ts';
 
 const LIMITS = { maxNumTokens: 256, maxNumSeqs: 8, maxBlocksPerSeq: 32, maxTopLogprobs: 20 };
 const KV = { numBlocks: 64, blockSize: 16, dtype: 'f32' as DType };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader, readTensorBytes, SafetensorsFormatError, writeSafetensors } from '../../../src/model/safetensors.ts';
 import type { TensorToWrite } from '../../../src/model/safetensors.ts';
-import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON, scratchDir } from './paths.ts';
+import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON, scratchDir } from '../../helpers/paths.ts';
 
 /** A file with a hand-written header, to test what our writer would never produce. */
 async function rawFile(header: unknown, dataBytes: number, opts: { headerText?: string; lengthOverride?: bigint } = {}): Promise<string> {

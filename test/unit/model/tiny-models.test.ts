@@ -10,7 +10,7 @@ import {
   bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, TINY_MODEL_NAMES, TINY_MODELS, tinyModelConfig, tinyModelDir, TOKENIZER_FILES, writeTinyModel,
 } from '../../fixtures/tiny-models.ts';
 import type { TinyModelName } from '../../fixtures/tiny-models.ts';
-import { REPO_ROOT, scratchDir } from './paths.ts';
+import { REPO_ROOT, scratchDir } from '../../helpers/paths.ts';
 
 /**
  * sha256 of the generated files at the default seed. The golden outputs in test/fixtures/golden were computed

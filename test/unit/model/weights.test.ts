@@ -5,7 +5,7 @@ import { readSafetensorsHeader, writeSafetensors } from '../../../src/model/safe
 import type { TensorToWrite } from '../../../src/model/safetensors.ts';
 import { MissingTensorError, openWeights } from '../../../src/model/weights.ts';
 import { tinyModelDir } from '../../fixtures/tiny-models.ts';
-import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON, scratchDir } from './paths.ts';
+import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON, scratchDir } from '../../helpers/paths.ts';
 
 const f32 = (name: string, ...values: number[]): TensorToWrite => ({ name, dtype: 'f32', shape: [values.length], data: new Float32Array(values) });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** ../shared beside the checkout: reference checkpoints that CI machines may not have. */
 export const SHARED_MODELS = join(REPO_ROOT, '..', 'shared', 'models');
 export const HAS_SHARED_MODELS = existsSync(join(SHARED_MODELS, 'stories260K', 'model.safetensors'));

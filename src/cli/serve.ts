@@ -1,0 +1,55 @@
+/**
+ * `updraft serve`: load the model, start the OpenAI-compatible server, stop cleanly on SIGINT/SIGTERM.
+ */
+import { createApp } from '../api/app.ts';
+import { startServer } from '../api/server.ts';
+import { DEFAULT_HUB_MODEL } from '../config.ts';
+import type { ServeConfig } from '../config.ts';
+import { formatBytes } from '../model/memory.ts';
+import { startRuntime } from '../runtime.ts';
+
+export async function serve(config: ServeConfig, log: (message: string) => void = (m) => console.error(m)): Promise<number> {
+  if (config.model === '') {
+    config.model = DEFAULT_HUB_MODEL;
+    log(`no --model given (nor UPDRAFT_MODEL): using ${DEFAULT_HUB_MODEL} from the Hugging Face Hub`);
+  }
+  let runtime;
+  try {
+    runtime = await startRuntime(config, { log });
+  } catch (error) {
+    log(`updraft: could not load ${config.model}: ${(error as Error).message}`);
+    if (!config.model.startsWith('.') && !config.model.startsWith('/')) {
+      log('To serve a model that is already on this machine, pass its folder: updraft serve --model ./path/to/model');
+    }
+    return 1;
+  }
+  const app = createApp(runtime.service, { maxRequestBodyBytes: config.maxRequestBodyBytes });
+  const server = await startServer(app, { host: config.host, port: config.port });
+  const { model } = runtime;
+  const kvTokens = (model.numKvBlocks - 1) * model.blockSize;
+  log(
+    [
+      `updraft serving ${runtime.service.model.id}`,
+      `  model:    ${model.config.architecture}, ${model.config.numLayers} layers, from ${model.resolved.dir}`,
+      `  device:   ${model.deviceInfo.name} (${model.deviceInfo.backend})`,
+      `  memory:   ${formatBytes(model.memory.weight)} weights, ${formatBytes(model.memory.state)} KV cache = ${kvTokens} tokens in ${model.numKvBlocks - 1} blocks of ${model.blockSize}`,
+      `  context:  ${model.maxModelLen} tokens; up to ${config.maxNumSeqs} sequences and ${config.maxNumBatchedTokens} tokens per step`,
+      `  listening on ${server.url}  (try: curl ${server.url}/v1/models)`,
+    ].join('\n'),
+  );
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal}: no longer accepting requests; draining`);
+      await server.close();
+      await runtime.close();
+      log('stopped');
+      resolve(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

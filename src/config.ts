@@ -1,0 +1,132 @@
+/**
+ * Every serving setting in one place: its flag, type, default and help text. The CLI parses flags
+ * from this table, `--help` prints it, and environment variables UPDRAFT_<FLAG> set any of them.
+ */
+
+export type LoadFormat = 'auto' | 'dummy';
+export type DTypeOption = 'auto' | 'float32' | 'bfloat16' | 'float16';
+
+export interface ServeConfig {
+  /** Local folder or Hugging Face Hub id. */
+  model: string;
+  revision: string;
+  device: string;
+  host: string;
+  port: number;
+  servedModelName: string | null;
+  /** Context window; null = the model's max_position_embeddings. */
+  maxModelLen: number | null;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  /** KV block size in tokens; null = the device's preferred size. */
+  blockSize: number | null;
+  /** Bytes for the KV cache; null = the device's default budget. */
+  kvCacheMemoryBytes: number | null;
+  /** Fraction of device memory to use for weights + KV cache (GPUs). */
+  gpuMemoryUtilization: number;
+  numThreads: number;
+  dtype: DTypeOption;
+  loadFormat: LoadFormat;
+  chatTemplate: string | null;
+  enablePrefixCaching: boolean;
+  enableChunkedPrefill: boolean;
+  /** Largest accepted request body. */
+  maxRequestBodyBytes: number;
+}
+
+export const DEFAULT_HUB_MODEL = 'Qwen/Qwen2.5-0.5B-Instruct';
+
+type FlagType = 'string' | 'int' | 'number' | 'bytes' | 'boolean';
+
+export interface FlagSpec {
+  key: keyof ServeConfig;
+  flag: string;
+  type: FlagType;
+  help: string;
+  choices?: readonly string[];
+}
+
+export const SERVE_FLAGS: readonly FlagSpec[] = [
+  { key: 'model', flag: 'model', type: 'string', help: `Model folder or Hugging Face Hub id (default: $UPDRAFT_MODEL, else ${DEFAULT_HUB_MODEL})` },
+  { key: 'revision', flag: 'revision', type: 'string', help: 'Hub revision (branch, tag or commit)' },
+  { key: 'device', flag: 'device', type: 'string', help: 'Backend: cpu, cuda, ascend, ascend-sim' },
+  { key: 'host', flag: 'host', type: 'string', help: 'Address to listen on' },
+  { key: 'port', flag: 'port', type: 'int', help: 'Port to listen on' },
+  { key: 'servedModelName', flag: 'served-model-name', type: 'string', help: 'Name clients use as `model` (default: the model argument)' },
+  { key: 'maxModelLen', flag: 'max-model-len', type: 'int', help: "Context window in tokens (default: the model's)" },
+  { key: 'maxNumSeqs', flag: 'max-num-seqs', type: 'int', help: 'Most sequences in one step' },
+  { key: 'maxNumBatchedTokens', flag: 'max-num-batched-tokens', type: 'int', help: 'Token budget of one step (prompt chunks + decodes)' },
+  { key: 'blockSize', flag: 'block-size', type: 'int', help: "KV cache block size in tokens (default: the device's)" },
+  { key: 'kvCacheMemoryBytes', flag: 'kv-cache-memory', type: 'bytes', help: 'KV cache size, e.g. 2GiB (default: gpu-memory-utilization x device memory - weights and scratch, capped at max-num-seqs full contexts)' },
+  { key: 'gpuMemoryUtilization', flag: 'gpu-memory-utilization', type: 'number', help: 'Fraction of device memory (host RAM for cpu) for weights, scratch and KV cache' },
+  { key: 'numThreads', flag: 'num-threads', type: 'int', help: 'CPU backend threads (0 = all cores)' },
+  { key: 'dtype', flag: 'dtype', type: 'string', choices: ['auto', 'float32', 'bfloat16', 'float16'], help: "Weight dtype (auto: CPU keeps the checkpoint's, GPUs use bfloat16)" },
+  { key: 'loadFormat', flag: 'load-format', type: 'string', choices: ['auto', 'dummy'], help: 'dummy = random weights from config.json alone (benchmarks)' },
+  { key: 'chatTemplate', flag: 'chat-template', type: 'string', help: "Chat template file or inline Jinja, overriding the model's" },
+  { key: 'enablePrefixCaching', flag: 'enable-prefix-caching', type: 'boolean', help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
+  { key: 'enableChunkedPrefill', flag: 'enable-chunked-prefill', type: 'boolean', help: 'Split long prompts across steps (--no-enable-chunked-prefill to turn off)' },
+  { key: 'maxRequestBodyBytes', flag: 'max-request-body', type: 'bytes', help: 'Largest request body accepted (413 above)' },
+];
+
+export function defaultServeConfig(): ServeConfig {
+  return {
+    model: '',
+    revision: 'main',
+    device: 'cpu',
+    host: '127.0.0.1',
+    port: 8000,
+    servedModelName: null,
+    maxModelLen: null,
+    maxNumSeqs: 64,
+    maxNumBatchedTokens: 2048,
+    blockSize: null,
+    kvCacheMemoryBytes: null,
+    gpuMemoryUtilization: 0.9,
+    numThreads: 0,
+    dtype: 'auto',
+    loadFormat: 'auto',
+    chatTemplate: null,
+    enablePrefixCaching: true,
+    enableChunkedPrefill: true,
+    maxRequestBodyBytes: 16 * 1024 * 1024,
+  };
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+
+/** "2GiB", "512MB", "1e9" → bytes. */
+export function parseBytes(text: string): number {
+  const match = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw new ConfigError(`not a byte size: "${text}" (try 512MiB or 2GiB)`);
+  return Math.floor(Number(match[1]) * unit);
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Checks ranges that the flag types alone cannot. */
+export function validateServeConfig(config: ServeConfig): void {
+  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes'];
+  for (const key of positive) {
+    const value = config[key];
+    if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
+  }
+  for (const key of ['maxModelLen', 'blockSize', 'kvCacheMemoryBytes'] as const) {
+    const value = config[key];
+    if (value !== null && !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
+  }
+  if (config.port > 65535) throw new ConfigError('--port must be at most 65535');
+  if (!(config.gpuMemoryUtilization > 0 && config.gpuMemoryUtilization <= 1)) {
+    throw new ConfigError('--gpu-memory-utilization must be in (0, 1]');
+  }
+  if (config.numThreads < 0) throw new ConfigError('--num-threads must be >= 0');
+}
+
+function flagOf(key: keyof ServeConfig): string {
+  return SERVE_FLAGS.find((f) => f.key === key)?.flag ?? key;
+}

@@ -1,0 +1,138 @@
+/**
+ * From a model argument to a program on a device: resolve (local folder or Hub), read config and
+ * tokenizer, size the KV cache from the memory budget, build the architecture's program and load it.
+ */
+import { openDevice } from '../device/device.ts';
+import type { Device, DeviceInfo, Program } from '../device/device.ts';
+import type { DType, ProgramSpec } from '../device/program.ts';
+import { ConfigError } from '../config.ts';
+import type { DTypeOption, LoadFormat } from '../config.ts';
+import { MAX_TOP_LOGPROBS } from '../sampling/params.ts';
+import { TextTokenizer } from '../tokenizer/index.ts';
+import { readDecoderConfig } from './hf-config.ts';
+import type { DecoderConfig } from './hf-config.ts';
+import { resolveModel } from './hub.ts';
+import type { ResolvedModel } from './hub.ts';
+import { kvBytesPerBlock, programMemory, formatBytes } from './memory.ts';
+import type { ProgramMemory } from './memory.ts';
+import { buildModelProgram } from './registry.ts';
+import type { DecoderBuildOptions } from './registry.ts';
+import type { RunnerLimits } from './runner.ts';
+import { openWeights } from './weights.ts';
+
+export interface LoadModelOptions {
+  model: string;
+  revision?: string;
+  device: string;
+  numThreads?: number;
+  dtype?: DTypeOption;
+  loadFormat?: LoadFormat;
+  maxModelLen?: number | null;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  blockSize?: number | null;
+  kvCacheMemoryBytes?: number | null;
+  gpuMemoryUtilization?: number;
+  chatTemplate?: string | null;
+  log?: (message: string) => void;
+}
+
+export interface LoadedModel {
+  resolved: ResolvedModel;
+  config: DecoderConfig;
+  tokenizer: TextTokenizer;
+  device: Device;
+  deviceInfo: DeviceInfo;
+  program: Program;
+  maxModelLen: number;
+  /** Including the reserved null block 0. */
+  numKvBlocks: number;
+  blockSize: number;
+  limits: RunnerLimits;
+  memory: ProgramMemory;
+  /** Frees the program and the device. */
+  close(): void;
+}
+
+const DTYPE_OPTION: Record<Exclude<DTypeOption, 'auto'>, DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
+
+export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
+  const log = opts.log ?? (() => {});
+  const resolved = await resolveModel(opts.model, { revision: opts.revision, log });
+  const config = await readDecoderConfig(resolved.dir);
+  const tokenizer = await TextTokenizer.fromDirectory(resolved.dir, { chatTemplate: opts.chatTemplate ?? null });
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new ConfigError(`the tokenizer knows ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
+  }
+
+  const maxModelLen = opts.maxModelLen ?? config.maxModelLen;
+  if (maxModelLen > config.maxModelLen) {
+    throw new ConfigError(`--max-model-len ${maxModelLen} exceeds what the model supports (${config.maxModelLen})`);
+  }
+
+  const device = openDevice(opts.device, { numThreads: opts.numThreads ?? 0 });
+  try {
+    const deviceInfo = device.info();
+    const computeDtype = deviceInfo.preferredDtype;
+    const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
+    const blockSize = opts.blockSize ?? deviceInfo.defaultBlockSize;
+    const limits: RunnerLimits & { maxTopLogprobs: number } = {
+      blockSize,
+      maxNumTokens: opts.maxNumBatchedTokens,
+      maxNumSeqs: opts.maxNumSeqs,
+      maxBlocksPerSeq: Math.ceil(maxModelLen / blockSize),
+      maxTopLogprobs: MAX_TOP_LOGPROBS,
+    };
+    const weights = opts.loadFormat === 'dummy' ? ('dummy' as const) : await openWeights(resolved.dir);
+    const build = (numBlocks: number): ProgramSpec => {
+      const buildOptions: DecoderBuildOptions = {
+        weights,
+        computeDtype,
+        weightDtype,
+        kv: { numBlocks, blockSize, dtype: computeDtype },
+        limits,
+      };
+      return buildModelProgram(config, buildOptions);
+    };
+
+    // Size the KV cache: what the budget holds, capped at max-num-seqs full contexts (more would only
+    // feed the prefix cache of a tiny model), and at least one full context.
+    const staticBytes = programMemory(build(1)).total;
+    const bytesPerBlock = kvBytesPerBlock(config, blockSize, computeDtype);
+    const budget =
+      opts.kvCacheMemoryBytes ??
+      deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9) - staticBytes;
+    const wantedBlocks = opts.maxNumSeqs * limits.maxBlocksPerSeq;
+    const numUsableBlocks = Math.min(Math.floor(budget / bytesPerBlock), wantedBlocks);
+    if (numUsableBlocks < limits.maxBlocksPerSeq) {
+      throw new ConfigError(
+        `the KV cache budget (${formatBytes(Math.max(0, budget))}) holds ${Math.max(0, numUsableBlocks)} blocks of ${blockSize} tokens, ` +
+          `fewer than one ${maxModelLen}-token context needs (${limits.maxBlocksPerSeq}); lower --max-model-len or raise --kv-cache-memory`,
+      );
+    }
+    const numKvBlocks = numUsableBlocks + 1; // + the null block
+    const spec = build(numKvBlocks);
+    log(`loading ${config.architecture} (${formatBytes(programMemory(spec).weight)} of weights) on ${deviceInfo.name}`);
+    const program = await device.createProgram(spec);
+    return {
+      resolved,
+      config,
+      tokenizer,
+      device,
+      deviceInfo,
+      program,
+      maxModelLen,
+      numKvBlocks,
+      blockSize,
+      limits,
+      memory: programMemory(spec),
+      close: () => {
+        program.dispose();
+        device.close();
+      },
+    };
+  } catch (error) {
+    device.close();
+    throw error;
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * ModelRunner: turns a SchedulerOutput into one device step and the step's results into sampled tokens.
+ *
+ * Host work per step is a few linear passes over preallocated typed arrays (no per-step allocation
+ * beyond the results). Two input buffer sets alternate so a step can be prepared while the previous
+ * one is still reading its inputs (the overlap of issue 4 builds on this).
+ */
+import type { Program } from '../device/device.ts';
+import type { StepRequest } from '../device/program.ts';
+import type { TopLogprob } from '../engine/inference-service.ts';
+import type { SchedulerOutput } from '../engine/scheduler-output.ts';
+import { MAX_TOP_LOGPROBS } from '../sampling/params.ts';
+import { DIM, INPUT, OUTPUT } from './step-io.ts';
+
+export interface RunnerLimits {
+  blockSize: number;
+  /** Max tokens per step (the scheduler's token budget). */
+  maxNumTokens: number;
+  /** Max sequences per step. */
+  maxNumSeqs: number;
+  /** Max block-table columns (ceil(maxModelLen / blockSize)). */
+  maxBlocksPerSeq: number;
+}
+
+export interface SampledToken {
+  tokenId: number;
+  logprob: number;
+  /** Most likely alternatives, when the request asked for logprobs (else null). */
+  top: TopLogprob[] | null;
+}
+
+/** What the engine needs of a runner; tests can substitute a fake. */
+export interface StepRunner {
+  /** One entry per out.scheduled entry; null where the entry does not sample this step. */
+  execute(out: SchedulerOutput): Promise<(SampledToken | null)[]>;
+}
+
+/** The per-step input arrays, sized for the limits. */
+class StepBuffers {
+  readonly inputIds: Int32Array; // [maxNumTokens]
+  readonly positions: Int32Array; // [maxNumTokens]
+  readonly slotMapping: Int32Array; // [maxNumTokens]
+  readonly blockTables: Int32Array; // [maxNumSeqs, maxBlocksPerSeq]
+  readonly seqLens: Int32Array; // [maxNumSeqs]
+  readonly queryStartLoc: Int32Array; // [maxNumSeqs + 1]
+  readonly logitsIndices: Int32Array; // [maxNumSeqs]
+  readonly temperature: Float32Array; // [maxNumSeqs]
+  readonly topK: Int32Array; // [maxNumSeqs]
+  readonly topP: Float32Array; // [maxNumSeqs]
+  readonly minP: Float32Array; // [maxNumSeqs]
+  readonly seeds: BigUint64Array; // [maxNumSeqs]
+  readonly sampleCounters: Int32Array; // [maxNumSeqs]
+
+  constructor(limits: RunnerLimits) {
+    const { maxNumTokens: t, maxNumSeqs: s, maxBlocksPerSeq: b } = limits;
+    this.inputIds = new Int32Array(t);
+    this.positions = new Int32Array(t);
+    this.slotMapping = new Int32Array(t);
+    this.blockTables = new Int32Array(s * b);
+    this.seqLens = new Int32Array(s);
+    this.queryStartLoc = new Int32Array(s + 1);
+    this.logitsIndices = new Int32Array(s);
+    this.temperature = new Float32Array(s);
+    this.topK = new Int32Array(s);
+    this.topP = new Float32Array(s);
+    this.minP = new Float32Array(s);
+    this.seeds = new BigUint64Array(s);
+    this.sampleCounters = new Int32Array(s);
+  }
+}
+
+export class ModelRunner implements StepRunner {
+  readonly #program: Program;
+  readonly #limits: RunnerLimits;
+  readonly #buffers: [StepBuffers, StepBuffers];
+  #nextBuffer = 0;
+
+  constructor(program: Program, limits: RunnerLimits) {
+    this.#program = program;
+    this.#limits = limits;
+    this.#buffers = [new StepBuffers(limits), new StepBuffers(limits)];
+  }
+
+  /** Builds the device inputs of a step (exposed for tests). */
+  prepare(out: SchedulerOutput): StepRequest {
+    const { blockSize, maxNumTokens, maxNumSeqs, maxBlocksPerSeq } = this.#limits;
+    const numSeqs = out.scheduled.length;
+    const numTokens = out.numScheduledTokens;
+    if (numSeqs > maxNumSeqs || numTokens > maxNumTokens) {
+      throw new Error(`step of ${numSeqs} sequences / ${numTokens} tokens exceeds the runner's ${maxNumSeqs} / ${maxNumTokens}`);
+    }
+    const buf = this.#buffers[this.#nextBuffer]!;
+    this.#nextBuffer ^= 1;
+
+    let numBlockColumns = 1;
+    for (const s of out.scheduled) numBlockColumns = Math.max(numBlockColumns, s.blockIds.length);
+    if (numBlockColumns > maxBlocksPerSeq) throw new Error(`block table of ${numBlockColumns} blocks exceeds ${maxBlocksPerSeq}`);
+
+    let numTopLogprobs = 0;
+    let row = 0;
+    for (let seq = 0; seq < numSeqs; seq++) {
+      const s = out.scheduled[seq]!;
+      const { startPos, numScheduledTokens, tokenIds, blockIds } = s;
+      buf.queryStartLoc[seq] = row;
+      buf.inputIds.set(tokenIds, row);
+      for (let i = 0; i < numScheduledTokens; i++) {
+        const pos = startPos + i;
+        buf.positions[row + i] = pos;
+        buf.slotMapping[row + i] = blockIds[Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
+      }
+      row += numScheduledTokens;
+      const tableRow = seq * numBlockColumns;
+      for (let j = 0; j < numBlockColumns; j++) buf.blockTables[tableRow + j] = j < blockIds.length ? blockIds[j]! : -1;
+      buf.seqLens[seq] = startPos + numScheduledTokens;
+      buf.logitsIndices[seq] = row - 1;
+
+      const params = s.request.params;
+      buf.temperature[seq] = params.temperature;
+      buf.topK[seq] = params.topK;
+      buf.topP[seq] = params.topP;
+      buf.minP[seq] = params.minP;
+      buf.seeds[seq] = params.seed;
+      buf.sampleCounters[seq] = s.sampleIndex;
+      if (s.willSample && params.logprobs !== null) numTopLogprobs = Math.max(numTopLogprobs, params.logprobs);
+    }
+    buf.queryStartLoc[numSeqs] = row;
+
+    return {
+      dims: {
+        [DIM.numTokens]: numTokens,
+        [DIM.numSeqs]: numSeqs,
+        [DIM.maxBlocksPerSeq]: numBlockColumns,
+        [DIM.numTopLogprobs]: Math.min(numTopLogprobs, MAX_TOP_LOGPROBS),
+      },
+      inputs: {
+        [INPUT.inputIds]: buf.inputIds.subarray(0, numTokens),
+        [INPUT.positions]: buf.positions.subarray(0, numTokens),
+        [INPUT.slotMapping]: buf.slotMapping.subarray(0, numTokens),
+        [INPUT.blockTables]: buf.blockTables.subarray(0, numSeqs * numBlockColumns),
+        [INPUT.seqLens]: buf.seqLens.subarray(0, numSeqs),
+        [INPUT.queryStartLoc]: buf.queryStartLoc.subarray(0, numSeqs + 1),
+        [INPUT.logitsIndices]: buf.logitsIndices.subarray(0, numSeqs),
+        [INPUT.temperature]: buf.temperature.subarray(0, numSeqs),
+        [INPUT.topK]: buf.topK.subarray(0, numSeqs),
+        [INPUT.topP]: buf.topP.subarray(0, numSeqs),
+        [INPUT.minP]: buf.minP.subarray(0, numSeqs),
+        [INPUT.seeds]: buf.seeds.subarray(0, numSeqs),
+        [INPUT.sampleCounters]: buf.sampleCounters.subarray(0, numSeqs),
+      },
+    };
+  }
+
+  async execute(out: SchedulerOutput): Promise<(SampledToken | null)[]> {
+    if (out.scheduled.length === 0) return [];
+    const request = this.prepare(out);
+    const result = await this.#program.step(request);
+    const numTop = request.dims[DIM.numTopLogprobs]!;
+    const ids = result[OUTPUT.sampledIds] as Int32Array;
+    const logprobs = result[OUTPUT.sampledLogprobs] as Float32Array;
+    const topIds = result[OUTPUT.topIds] as Int32Array | undefined;
+    const topLogprobs = result[OUTPUT.topLogprobs] as Float32Array | undefined;
+    return out.scheduled.map((s, seq) => {
+      if (!s.willSample) return null;
+      const wanted = s.request.params.logprobs;
+      let top: TopLogprob[] | null = null;
+      if (wanted !== null) {
+        top = [];
+        for (let k = 0; k < Math.min(wanted, numTop); k++) {
+          top.push({ tokenId: topIds![seq * numTop + k]!, logprob: topLogprobs![seq * numTop + k]! });
+        }
+      }
+      return { tokenId: ids[seq]!, logprob: logprobs[seq]!, top };
+    });
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Assembles a serving stack from a ServeConfig: model on a device → runner → KV manager + scheduler
+ * → engine core → InferenceService. The CLI, the end-to-end tests and the offline benchmark all start
+ * here, so they exercise exactly what `updraft serve` runs.
+ */
+import type { ServeConfig } from './config.ts';
+import { ConfigError } from './config.ts';
+import { EngineCore } from './engine/engine.ts';
+import type { EngineOptions } from './engine/engine.ts';
+import type { ModelCard } from './engine/inference-service.ts';
+import { LocalInferenceService } from './engine/local-service.ts';
+import { Scheduler } from './engine/scheduler.ts';
+import { KVCacheManager } from './kv/kv-cache-manager.ts';
+import { loadModel } from './model/loader.ts';
+import type { LoadedModel } from './model/loader.ts';
+import { ModelRunner } from './model/runner.ts';
+
+export interface Runtime {
+  service: LocalInferenceService;
+  engine: EngineCore;
+  model: LoadedModel;
+  /** Aborts in-flight requests and frees the device. */
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions extends EngineOptions {
+  log?: (message: string) => void;
+}
+
+export async function startRuntime(config: ServeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const model = await loadModel({
+    model: config.model,
+    revision: config.revision,
+    device: config.device,
+    numThreads: config.numThreads,
+    dtype: config.dtype,
+    loadFormat: config.loadFormat,
+    maxModelLen: config.maxModelLen,
+    maxNumSeqs: config.maxNumSeqs,
+    maxNumBatchedTokens: config.maxNumBatchedTokens,
+    blockSize: config.blockSize,
+    kvCacheMemoryBytes: config.kvCacheMemoryBytes,
+    gpuMemoryUtilization: config.gpuMemoryUtilization,
+    chatTemplate: config.chatTemplate,
+    log: options.log,
+  });
+  try {
+    const kv = new KVCacheManager({
+      numBlocks: model.numKvBlocks,
+      blockSize: model.blockSize,
+      enablePrefixCaching: config.enablePrefixCaching,
+    });
+    let scheduler: Scheduler;
+    try {
+      scheduler = new Scheduler(
+        {
+          maxNumSeqs: config.maxNumSeqs,
+          maxNumBatchedTokens: config.maxNumBatchedTokens,
+          maxModelLen: model.maxModelLen,
+          enableChunkedPrefill: config.enableChunkedPrefill,
+          eosTokenIds: model.tokenizer.eosTokenIds,
+        },
+        kv,
+      );
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+    const runner = new ModelRunner(model.program, model.limits);
+    const engine = new EngineCore(scheduler, runner, model.tokenizer, options);
+    const card: ModelCard = {
+      id: config.servedModelName ?? config.model,
+      root: model.resolved.dir,
+      created: Math.floor(Date.now() / 1000),
+      maxModelLen: model.maxModelLen,
+    };
+    const service = new LocalInferenceService(card, engine, model.tokenizer);
+    return {
+      service,
+      engine,
+      model,
+      close: async () => {
+        await engine.stop();
+        model.close();
+      },
+    };
+  } catch (error) {
+    model.close();
+    throw error;
+  }
+}
