@@ -94,14 +94,16 @@ typedef enum ud_op_kind {
    * dst0 out [M, I] = silu(gate) * up. */
   UD_OP_SILU_MUL = 5,
 
-  /* dst0[i, :] = src0[src1[i], :].  src0 x [T, H], src1 indices [S] i32; dst0 [S, H]. */
+  /* dst0[i, :] = src0[src1[i], :].  src0 x [T, H], src1 indices [S] i32; dst0 [S, H].
+   * Indices outside [0, T) (e.g. -1 padding) produce zero rows. */
   UD_OP_GATHER_ROWS = 6,
 
   /* Token sampling, one row of logits per sequence.
    * src0 logits [S, V] f32; src1 temperature [S] f32; src2 top_k [S] i32; src3 top_p [S] f32;
    * src4 min_p [S] f32; src5 seeds [S] u64; src6 sample_counters [S] i32
    * dst0 token_ids [S] i32; dst1 token_logprobs [S] f32;
-   * dst2 top_ids [S, K] i32 (optional); dst3 top_logprobs [S, K] f32 (optional), K = num_top_logprobs.
+   * dst2 top_ids [S, K] i32 (optional); dst3 top_logprobs [S, K] f32 (optional). K is the column count
+   * of the dst2/dst3 views (a per-step dim in a program); num_top_logprobs, when > 0, is its upper bound.
    * temperature == 0 → greedy (argmax, lowest id on ties). Otherwise logits / temperature, keep the
    * top_k largest (top_k <= 0: all), then the smallest prefix of the descending-sorted set whose
    * probability mass reaches top_p, then drop tokens with p < min_p * p_max; the token is drawn by

@@ -23,6 +23,7 @@ constexpr int kRowsPerMicro = 4;  // MR
 constexpr int kColsPerMicro = 2;  // NR
 constexpr int64_t kRowsPerTile = 64;
 constexpr int64_t kMaxColsPerTile = 64;
+constexpr int64_t kMinMacsPerTile = 1 << 15;
 
 // Vectors are only ever locals (loaded and stored with memcpy): passing them by value between
 // functions would tie the baseline build to the AVX calling convention (-Wpsabi).
@@ -133,9 +134,10 @@ ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
     yp = y_f32.data();
   }
 
-  // Tile sizes: enough column tiles that every thread gets several tiles even for one row (decode).
+  // Tile sizes: enough column tiles that every thread gets several tiles even for one row (decode),
+  // but no splitting of tiny products, where handing work to another thread costs more than it saves.
   const int64_t num_row_tiles = (m + kRowsPerTile - 1) / kRowsPerTile;
-  const int64_t wanted_tiles = 4 * static_cast<int64_t>(ctx.pool.num_threads());
+  const int64_t wanted_tiles = std::clamp<int64_t>(m * n * k_len / kMinMacsPerTile, 1, 4 * int64_t{ctx.pool.num_threads()});
   const int64_t wanted_col_tiles = std::max<int64_t>(1, (wanted_tiles + num_row_tiles - 1) / num_row_tiles);
   int64_t cols_per_tile = (n + wanted_col_tiles - 1) / wanted_col_tiles;
   cols_per_tile = std::clamp<int64_t>((cols_per_tile + kColsPerMicro - 1) / kColsPerMicro * kColsPerMicro,

@@ -3,13 +3,17 @@
 // Owned by one CPU backend instance (no process-wide pool), so two devices opened with different
 // thread counts do not share or fight over workers. The calling thread takes part in every loop,
 // so a pool of N threads starts N-1 workers.
+//
+// A model step is hundreds of short loops, so hand-offs must be cheap: workers spin for a few tens
+// of microseconds after each loop before sleeping on a condition variable, and the caller spins
+// likewise while waiting for the last chunk.
 #ifndef UPDRAFT_CPU_THREAD_POOL_H
 #define UPDRAFT_CPU_THREAD_POOL_H
 
 #include <atomic>
 #include <condition_variable>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -43,11 +47,11 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  uint64_t generation_ = 0;  // bumped for each parallel_for; workers wake on a change
-  bool stopping_ = false;
-  int busy_workers_ = 0;     // workers still inside the current loop
+  std::atomic<uint64_t> generation_{0};  // bumped (release) once a loop is published
+  bool stopping_ = false;                 // guarded by mutex_
+  std::atomic<int> busy_workers_{0};      // workers still inside the current loop
 
-  // The current loop, valid while busy.
+  // The current loop, written before generation_ is bumped.
   const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
   int64_t n_ = 0;
   int64_t grain_ = 1;

@@ -4,7 +4,9 @@
  * steps; errors that reject with clear messages and leave the device usable; and a step that
  * leaves the event loop free.
  */
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeAddon, type NativeDevice, type NativeProgram } from '../../src/device/binding.ts';
 import type { ProgramSpec, StepRequest } from '../../src/device/program.ts';
@@ -315,5 +317,16 @@ describeEachBackend('program executor', (backend) => {
     } finally {
       program.dispose();
     }
+  });
+
+});
+
+// Not per backend: the child process uses cpu, the backend every build has.
+describe('native memory', () => {
+  it('frees native memory when programs and devices are garbage collected', () => {
+    const child = fileURLToPath(new URL('./fixtures/gc-child.ts', import.meta.url));
+    const output = execFileSync(process.execPath, ['--expose-gc', child], { encoding: 'utf8', timeout: 30_000 });
+    const { peakMiB } = JSON.parse(output.trim().split('\n').pop()!) as { peakMiB: number };
+    expect(peakMiB, '25 dropped programs of 40 MiB each must not accumulate').toBeLessThan(500);
   });
 });

@@ -54,6 +54,16 @@ export function defineRmsNormTests(getDevice: () => NativeDevice): void {
       }
     });
 
+    it('adds eps inside the square root (small inputs, large eps)', () => {
+      const rng = new Rng(34);
+      const eps = 1e-2;
+      const x = randomFloatTensor(rng, 'f32', [4, 33], 0.1); // mean square ~ eps
+      const weight = randomFloatTensor(rng, 'f32', [33]);
+      const [out] = getDevice().runOp({ op: 'rmsnorm', params: { eps }, src: [x.tensor, null, weight.tensor], dst: [poisoned('f32', [4, 33])] });
+      const expected = ref.rmsnorm({ x: x.values, residual: null, weight: weight.values, eps, addResidual: false, xDtype: 'f32', residualDtype: 'f32' });
+      expectClose(decodeFloat('f32', out), expected.out, tolerance(['f32'], 33), 'rmsnorm eps');
+    });
+
     it('normalises each head of a [T, heads, headDim] tensor with a [headDim] weight', () => {
       const rng = new Rng(33);
       const x = randomFloatTensor(rng, 'f32', [3, 4, 8]);

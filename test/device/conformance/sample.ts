@@ -146,6 +146,17 @@ export function defineSampleTests(getDevice: () => NativeDevice): void {
       expect(compared).toBeGreaterThan(rows.length * 0.9);
     });
 
+    it('orders equal scaled logits by lower id for the draw', () => {
+      const logits = Float32Array.from([0.5, 2, -1, 2, 0.5, 2]); // ids 1, 3, 5 tie for the top
+      const rows = Array.from({ length: 300 }, (_, i): SampleRow => ({ logits, temperature: 0.9, topK: i % 2 ? 2 : 0, topP: 1, minP: 0, seed: 17n, counter: i }));
+      const out = runSample(getDevice(), rows);
+      rows.forEach((row, i) => {
+        const expected = reference(row);
+        if (!expected.ambiguous) expect(out.ids[i], `counter ${i}`).toBe(expected.token);
+      });
+      expect(new Set(out.ids.filter((_, i) => i % 2 === 1))).toEqual(new Set([1, 3])); // top-2 of a 3-way tie
+    });
+
     it('samples exactly from a large vocabulary (lazy sorting path)', () => {
       const rng = new Rng(64);
       const rows: SampleRow[] = [
