@@ -8,8 +8,8 @@ import type { DType, HostArray } from '../../src/device/program.ts';
 import { decode, encode, type FloatDType } from './reference.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness (xorshift128+ style via splitmix32 seeding), so every run sees the same data
-// and a failure reproduces; each test picks its own seed.
+// Seeded randomness (mulberry32), so every run sees the same data and a failure reproduces; each
+// test picks its own seed.
 
 export class Rng {
   #state: number;
@@ -18,7 +18,6 @@ export class Rng {
   }
   /** Uniform in [0, 1). */
   next(): number {
-    // mulberry32
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
@@ -155,7 +154,7 @@ export function asFloat32(data: HostArray | null | undefined): Float32Array {
   return data;
 }
 
-/** Every ordered pair (or triple) of float dtypes, for dtype-combination loops. */
+/** Every ordered pair of float dtypes, for dtype-combination loops. */
 export function dtypePairs(): [FloatDType, FloatDType][] {
   const all: FloatDType[] = ['f32', 'bf16', 'f16'];
   return all.flatMap((a) => all.map((b) => [a, b] as [FloatDType, FloatDType]));
