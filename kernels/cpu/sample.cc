@@ -51,6 +51,8 @@ class LazyDescendingOrder {
 
 // Draws the token of one row from its temperature-scaled logits (`scaled`, NaN already -inf).
 int32_t draw_token(const std::vector<float> &scaled, int32_t top_k, float top_p, float min_p, float u) {
+  if (std::isnan(top_p)) top_p = 1.0f;  // NaN filters mean "off", the same in every branch below
+  if (!(min_p > 0.0f)) min_p = 0.0f;
   const int64_t vocab = static_cast<int64_t>(scaled.size());
   const double max_scaled = *std::max_element(scaled.begin(), scaled.end());
   LazyDescendingOrder order(scaled);

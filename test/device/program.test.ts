@@ -269,6 +269,7 @@ describeEachBackend('program executor', (backend) => {
       const spec = base();
       spec.tensors[1]!.init = { kind: 'file', segments: [{ path, offset: 0, byteLength: 24, dtype: 'f32' }] };
       await expect(device.createProgram(spec)).rejects.toThrow(/lie beyond the file's 20 bytes/);
+      await expect(device.createProgram(spec)).rejects.toMatchObject({ code: 'UD_ERR_IO' });
       spec.tensors[1]!.init = { kind: 'file', segments: [{ path, offset: 0, byteLength: 8, dtype: 'f32' }, { path, offset: 0, byteLength: 16, dtype: 'f32' }] };
       await expect(device.createProgram(spec)).rejects.toThrow(/2 elements are not whole rows of 3/);
     });

@@ -25,6 +25,9 @@ export function defineErrorTests(getDevice: () => NativeDevice): void {
         [{ op: 'nonsense' as OpCall['op'], src: [], dst: [] }, /unknown op 'nonsense'/],
       ];
       for (const [call, message] of cases) expect(() => device.runOp(call)).toThrow(message);
+      // The ud_status travels as error.code.
+      expect(() => device.runOp(cases[0]![0])).toThrow(expect.objectContaining({ code: 'UD_ERR_INVALID_ARGUMENT' }));
+      expect(() => device.runOp(cases[2]![0])).toThrow(expect.objectContaining({ code: 'UD_ERR_UNSUPPORTED' }));
       expect(Array.from(decodeFloat('f32', device.runOp(goodMatmul)[0]))).toEqual([11]);
     });
 
