@@ -42,6 +42,9 @@ export class EngineCore {
   numSteps = 0;
   /** Requests preempted (and later recomputed) so far. */
   numPreemptions = 0;
+  /** Milliseconds spent awaiting device steps, and on the host between them (schedule, prepare, outputs). */
+  deviceTimeMs = 0;
+  hostTimeMs = 0;
 
   constructor(scheduler: Scheduler, runner: StepRunner, decoder: TokenDecoder, options: EngineOptions = {}) {
     this.scheduler = scheduler;
@@ -106,7 +109,9 @@ export class EngineCore {
 
   async #run(): Promise<void> {
     while (this.scheduler.hasUnfinishedRequests()) {
+      const scheduleStart = performance.now();
       const out = this.scheduler.schedule();
+      this.hostTimeMs += performance.now() - scheduleStart;
       this.numPreemptions += out.preemptedRequestIds.length;
       if (out.scheduled.length === 0) {
         // Nothing can run this step (e.g. every waiting request needs blocks held by none): should not
@@ -116,15 +121,20 @@ export class EngineCore {
         continue;
       }
       let sampled: (SampledToken | null)[];
+      const stepStart = performance.now();
       try {
         sampled = await this.#runner.execute(out);
       } catch (error) {
         this.#failStep(out, error as Error);
         continue;
       }
+      const stepEnd = performance.now();
       this.numSteps++;
       this.#applyStep(out, sampled);
       if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
+      // runner.execute's own host work (building inputs) counts as device time: it is small and overlappable.
+      this.deviceTimeMs += stepEnd - stepStart;
+      this.hostTimeMs += performance.now() - stepEnd;
     }
   }
 
