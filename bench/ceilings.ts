@@ -29,9 +29,10 @@ export function measureCeilings(device: string, numThreads: number): Ceilings {
   const bandwidthGBs = (2 * bytes) / (median(copyTimes) / 1000) / 1e9;
 
   const dev = loadNativeAddon().openDevice(device, { numThreads });
-  const m = 256;
-  const k = 1024;
-  const n = 1024;
+  // Large enough that the copies in and out are a few percent of the time.
+  const m = 512;
+  const k = 2048;
+  const n = 2048;
   const x = Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 97) / 97 - 0.5);
   const w = Float32Array.from({ length: n * k }, (_, i) => ((i * 104729) % 89) / 89 - 0.5);
   const call = {

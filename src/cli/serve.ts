@@ -18,9 +18,6 @@ export async function serve(config: ServeConfig, log: (message: string) => void 
     runtime = await startRuntime(config, { log });
   } catch (error) {
     log(`updraft: could not load ${config.model}: ${(error as Error).message}`);
-    if (!config.model.startsWith('.') && !config.model.startsWith('/')) {
-      log('To serve a model that is already on this machine, pass its folder: updraft serve --model ./path/to/model');
-    }
     return 1;
   }
   const app = createApp(runtime.service, { maxRequestBodyBytes: config.maxRequestBodyBytes });
