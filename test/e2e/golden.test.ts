@@ -68,7 +68,7 @@ describe.each(models)('golden outputs of $name', (model) => {
   });
 });
 
-describe.each(models.filter((m) => m.name === 'tiny-llama' || m.name === 'stories260K'))('golden outputs of $name under preemption', (model) => {
+describe.each(models)('golden outputs of $name under preemption', (model) => {
   let server: TestServer;
   beforeAll(async () => {
     // Room for about two full requests (prompt ≤ 15 + 64 generated tokens ≈ 5 blocks of 16) at a time,
