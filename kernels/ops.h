@@ -118,6 +118,10 @@ typedef enum ud_op_kind {
   UD_OP_COUNT
 } ud_op_kind;
 
+/* `variant` (matmul, attention): 0 = the backend picks its best kernel for the shape; k > 0 = the
+ * k-th kernel of the backend's ladder, so tests check every variant and benchmarks time each.
+ * A backend without that variant returns UD_ERR_UNSUPPORTED. */
+typedef struct ud_matmul_params { int32_t variant; } ud_matmul_params;
 typedef struct ud_rmsnorm_params { float eps; int32_t add_residual; } ud_rmsnorm_params;
 typedef struct ud_rope_kv_write_params {
   int32_t num_heads;
@@ -131,11 +135,13 @@ typedef struct ud_attention_params {
   int32_t num_kv_heads;
   int32_t head_dim;
   int32_t block_size;
+  int32_t variant;
 } ud_attention_params;
 typedef struct ud_sample_params { int32_t num_top_logprobs; } ud_sample_params;
 typedef struct ud_fill_random_params { uint64_t seed; float std; } ud_fill_random_params;
 
 typedef union ud_op_params {
+  ud_matmul_params matmul;
   ud_rmsnorm_params rmsnorm;
   ud_rope_kv_write_params rope_kv_write;
   ud_attention_params attention;

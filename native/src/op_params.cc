@@ -33,13 +33,17 @@ const std::vector<FieldSpec> &fields_of(ud_op_kind kind) {
       {"num_heads", FieldType::I32, true, offsetof(ud_op_params, attention.num_heads)},
       {"num_kv_heads", FieldType::I32, true, offsetof(ud_op_params, attention.num_kv_heads)},
       {"head_dim", FieldType::I32, true, offsetof(ud_op_params, attention.head_dim)},
-      {"block_size", FieldType::I32, true, offsetof(ud_op_params, attention.block_size)}};
+      {"block_size", FieldType::I32, true, offsetof(ud_op_params, attention.block_size)},
+      {"variant", FieldType::I32, false, offsetof(ud_op_params, attention.variant)}};
+  static const std::vector<FieldSpec> matmul = {
+      {"variant", FieldType::I32, false, offsetof(ud_op_params, matmul.variant)}};
   static const std::vector<FieldSpec> sample = {
       {"num_top_logprobs", FieldType::I32, false, offsetof(ud_op_params, sample.num_top_logprobs)}};
   static const std::vector<FieldSpec> fill_random = {
       {"seed", FieldType::U64, true, offsetof(ud_op_params, fill_random.seed)},
       {"std", FieldType::F32, true, offsetof(ud_op_params, fill_random.std)}};
   switch (kind) {
+    case UD_OP_MATMUL: return matmul;
     case UD_OP_RMSNORM: return rmsnorm;
     case UD_OP_ROPE_KV_WRITE: return rope;
     case UD_OP_ATTENTION: return attention;

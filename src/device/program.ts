@@ -86,6 +86,12 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | BigUint64Array
 export interface StepRequest {
   dims: Record<string, number>;
   inputs: Record<string, HostArray>;
+  /**
+   * The caller pads such steps to a few bucket shapes (decode batches of 1, 2, 4, 8, ...), so the
+   * executor may capture the op sequence for these dims once and replay it (CUDA graphs, ACL graph
+   * capture). Backends without graphs ignore it. Results are the same either way.
+   */
+  graph?: boolean;
 }
 
 /** What one step returns: one typed array per 'output' tensor, sized for this step's dims. */

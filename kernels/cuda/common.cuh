@@ -1,0 +1,75 @@
+// common.cuh — small device helpers shared by the CUDA kernels: dtype conversion, operand
+// inspection, launch checks. Kernels are templated on element types; `dispatch_float` turns a
+// runtime ud_dtype into a template instantiation.
+#ifndef UPDRAFT_CUDA_COMMON_CUH
+#define UPDRAFT_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "cuda_kernels.h"
+
+namespace updraft::cuda {
+
+// --- element conversion -----------------------------------------------------------------------
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+// --- operands -----------------------------------------------------------------------------------
+inline bool present(const ud_tensor &t) { return t.data != nullptr; }
+inline bool is_float_dtype(int32_t d) { return d == UD_F32 || d == UD_F16 || d == UD_BF16; }
+inline int64_t numel(const ud_tensor &t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.ndim; i++) n *= t.ne[i];
+  return n;
+}
+inline int64_t rows(const ud_tensor &t) { return t.ndim >= 1 ? t.ne[0] : 1; }
+inline int64_t row_size(const ud_tensor &t) {
+  int64_t n = 1;
+  for (int i = 1; i < t.ndim; i++) n *= t.ne[i];
+  return n;
+}
+inline const char *dtype_name(int32_t d) {
+  switch (d) {
+    case UD_F32: return "f32";
+    case UD_F16: return "f16";
+    case UD_BF16: return "bf16";
+    case UD_I32: return "i32";
+    case UD_U32: return "u32";
+    case UD_U64: return "u64";
+    default: return "unknown";
+  }
+}
+
+// Calls f(T{}) with T the C++ type of a float dtype; returns false for other dtypes.
+template <typename F> bool dispatch_float(int32_t dtype, F &&f) {
+  switch (dtype) {
+    case UD_F32: f(float{}); return true;
+    case UD_BF16: f(__nv_bfloat16{}); return true;
+    case UD_F16: f(__half{}); return true;
+    default: return false;
+  }
+}
+
+// After a <<<>>> launch: turns a launch error into a status with the kernel's name.
+inline ud_status check_launch(KernelContext &ctx, const char *what) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return ctx.fail(UD_ERR_DEVICE, std::string(what) + ": " + cudaGetErrorString(err));
+  return UD_OK;
+}
+
+inline int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+}  // namespace updraft::cuda
+
+#endif
