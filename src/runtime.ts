@@ -14,6 +14,7 @@ import { KVCacheManager } from './kv/kv-cache-manager.ts';
 import { loadModel } from './model/loader.ts';
 import type { LoadedModel } from './model/loader.ts';
 import { ModelRunner } from './model/runner.ts';
+import type { RunnerOptions } from './model/runner.ts';
 
 export interface Runtime {
   service: LocalInferenceService;
@@ -25,6 +26,8 @@ export interface Runtime {
 
 export interface RuntimeOptions extends EngineOptions {
   log?: (message: string) => void;
+  /** Overrides of the runner's choices (tests: graph-bucket padding on a device without graphs). */
+  runner?: RunnerOptions;
 }
 
 export async function startRuntime(config: ServeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -65,7 +68,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     } catch (error) {
       throw new ConfigError((error as Error).message);
     }
-    const runner = new ModelRunner(model.program, model.limits);
+    const runner = new ModelRunner(model.program, model.limits, { useGraphs: model.deviceInfo.supportsGraphs, ...options.runner });
     const engine = new EngineCore(scheduler, runner, model.tokenizer, options);
     const card: ModelCard = {
       id: config.servedModelName ?? config.model,

@@ -22,6 +22,24 @@ export interface RunnerLimits {
   maxBlocksPerSeq: number;
 }
 
+export interface RunnerOptions {
+  /** Pad decode steps to bucket shapes and ask for graph replay (devices whose info says supportsGraphs). */
+  useGraphs?: boolean;
+}
+
+/** Decode batch sizes that get a graph: 1, 2, 4, then multiples of 8 (as vLLM captures). */
+export function graphBucket(numSeqs: number, maxNumSeqs: number): number | null {
+  const bucket = numSeqs <= 2 ? numSeqs : numSeqs <= 4 ? 4 : Math.ceil(numSeqs / 8) * 8;
+  return bucket <= maxNumSeqs ? bucket : null;
+}
+
+/** Block-table widths of graph steps are powers of two from this many columns up, so few graphs cover every context. */
+const MIN_GRAPH_BLOCK_COLUMNS = 16;
+
+function nextPowerOfTwo(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
 export interface SampledToken {
   tokenId: number;
   logprob: number;
@@ -75,30 +93,48 @@ export class ModelRunner implements StepRunner {
   readonly #buffers: [StepBuffers, StepBuffers];
   #nextBuffer = 0;
 
-  constructor(program: Program, limits: RunnerLimits) {
+  readonly #options: RunnerOptions;
+
+  constructor(program: Program, limits: RunnerLimits, options: RunnerOptions = {}) {
     this.#program = program;
     this.#limits = limits;
+    this.#options = options;
     this.#buffers = [new StepBuffers(limits), new StepBuffers(limits)];
   }
 
   /** Builds the device inputs of a step (exposed for tests). */
   prepare(out: SchedulerOutput): StepRequest {
     const { blockSize, maxNumTokens, maxNumSeqs, maxBlocksPerSeq } = this.#limits;
-    const numSeqs = out.scheduled.length;
-    const numTokens = out.numScheduledTokens;
-    if (numSeqs > maxNumSeqs || numTokens > maxNumTokens) {
-      throw new Error(`step of ${numSeqs} sequences / ${numTokens} tokens exceeds the runner's ${maxNumSeqs} / ${maxNumTokens}`);
+    const numRealSeqs = out.scheduled.length;
+    const numRealTokens = out.numScheduledTokens;
+    if (numRealSeqs > maxNumSeqs || numRealTokens > maxNumTokens) {
+      throw new Error(`step of ${numRealSeqs} sequences / ${numRealTokens} tokens exceeds the runner's ${maxNumSeqs} / ${maxNumTokens}`);
     }
     const buf = this.#buffers[this.#nextBuffer]!;
     this.#nextBuffer ^= 1;
 
     let numBlockColumns = 1;
-    for (const s of out.scheduled) numBlockColumns = Math.max(numBlockColumns, s.blockIds.length);
-    if (numBlockColumns > maxBlocksPerSeq) throw new Error(`block table of ${numBlockColumns} blocks exceeds ${maxBlocksPerSeq}`);
-
     let numTopLogprobs = 0;
+    for (const s of out.scheduled) {
+      numBlockColumns = Math.max(numBlockColumns, s.blockIds.length);
+      if (s.willSample && s.request.params.logprobs !== null) numTopLogprobs = Math.max(numTopLogprobs, s.request.params.logprobs);
+    }
+    if (numBlockColumns > maxBlocksPerSeq) throw new Error(`block table of ${numBlockColumns} blocks exceeds ${maxBlocksPerSeq}`);
+    numTopLogprobs = Math.min(numTopLogprobs, MAX_TOP_LOGPROBS);
+
+    // A pure decode step (one token per sequence) is padded to a bucket shape so the device can
+    // replay a captured graph for it; padding sequences have seq_len 0 and slot -1, so they touch
+    // nothing, and their samples are discarded.
+    const bucket = this.#options.useGraphs && numRealTokens === numRealSeqs ? graphBucket(numRealSeqs, maxNumSeqs) : null;
+    const numSeqs = bucket ?? numRealSeqs;
+    const numTokens = bucket ?? numRealTokens;
+    if (bucket !== null) {
+      numBlockColumns = Math.min(maxBlocksPerSeq, nextPowerOfTwo(Math.max(numBlockColumns, MIN_GRAPH_BLOCK_COLUMNS)));
+      numTopLogprobs = numTopLogprobs > 0 ? MAX_TOP_LOGPROBS : 0;
+    }
+
     let row = 0;
-    for (let seq = 0; seq < numSeqs; seq++) {
+    for (let seq = 0; seq < numRealSeqs; seq++) {
       const s = out.scheduled[seq]!;
       const { startPos, numScheduledTokens, tokenIds, blockIds } = s;
       buf.queryStartLoc[seq] = row;
@@ -121,7 +157,22 @@ export class ModelRunner implements StepRunner {
       buf.minP[seq] = params.minP;
       buf.seeds[seq] = params.seed;
       buf.sampleCounters[seq] = s.sampleIndex;
-      if (s.willSample && params.logprobs !== null) numTopLogprobs = Math.max(numTopLogprobs, params.logprobs);
+    }
+    for (let seq = numRealSeqs; seq < numSeqs; seq++) {
+      buf.queryStartLoc[seq] = row;
+      buf.inputIds[row] = 0;
+      buf.positions[row] = 0;
+      buf.slotMapping[row] = -1;
+      buf.blockTables.fill(-1, seq * numBlockColumns, (seq + 1) * numBlockColumns);
+      buf.seqLens[seq] = 0;
+      buf.logitsIndices[seq] = row;
+      buf.temperature[seq] = 0;
+      buf.topK[seq] = 0;
+      buf.topP[seq] = 1;
+      buf.minP[seq] = 0;
+      buf.seeds[seq] = 0n;
+      buf.sampleCounters[seq] = 0;
+      row++;
     }
     buf.queryStartLoc[numSeqs] = row;
 
@@ -130,7 +181,7 @@ export class ModelRunner implements StepRunner {
         [DIM.numTokens]: numTokens,
         [DIM.numSeqs]: numSeqs,
         [DIM.maxBlocksPerSeq]: numBlockColumns,
-        [DIM.numTopLogprobs]: Math.min(numTopLogprobs, MAX_TOP_LOGPROBS),
+        [DIM.numTopLogprobs]: numTopLogprobs,
       },
       inputs: {
         [INPUT.inputIds]: buf.inputIds.subarray(0, numTokens),
@@ -147,6 +198,7 @@ export class ModelRunner implements StepRunner {
         [INPUT.seeds]: buf.seeds.subarray(0, numSeqs),
         [INPUT.sampleCounters]: buf.sampleCounters.subarray(0, numSeqs),
       },
+      ...(bucket !== null ? { graph: true } : {}),
     };
   }
 

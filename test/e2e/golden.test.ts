@@ -89,3 +89,19 @@ describe.each(models)('golden outputs of $name under preemption', (model) => {
     expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
   });
 });
+
+describe.each(models.filter((m) => m.name === 'tiny-llama3' || m.name === 'stories260K'))('golden outputs of $name with graph-bucket padding', (model) => {
+  // Decode steps padded to graph buckets (as on CUDA) must give the same tokens: padding rows touch nothing.
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(model.dir, {}, { runner: { useGraphs: true } });
+  });
+  afterAll(async () => server?.close());
+
+  it.each([7, 3])('%i cases at once (padded to the next bucket)', async (count) => {
+    const cases = model.cases.slice(0, count);
+    const results = await Promise.all(cases.map((golden) => generate(server, golden)));
+    results.forEach(({ steps }, i) => expectGolden(model, cases[i]!, steps));
+    expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
+  });
+});

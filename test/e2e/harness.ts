@@ -9,7 +9,7 @@ import { startServer } from '../../src/api/server.ts';
 import { defaultServeConfig } from '../../src/config.ts';
 import type { ServeConfig } from '../../src/config.ts';
 import { startRuntime } from '../../src/runtime.ts';
-import type { Runtime } from '../../src/runtime.ts';
+import type { Runtime, RuntimeOptions } from '../../src/runtime.ts';
 import { HAS_SHARED_MODELS, SHARED_MODELS } from '../helpers/paths.ts';
 import { tinyModelDir, TINY_MODEL_NAMES } from '../fixtures/tiny-models.ts';
 
@@ -19,9 +19,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(model: string, overrides: Partial<ServeConfig> = {}): Promise<TestServer> {
+export async function startTestServer(model: string, overrides: Partial<ServeConfig> = {}, options: RuntimeOptions = {}): Promise<TestServer> {
   const config: ServeConfig = { ...defaultServeConfig(), model, port: 0, numThreads: 2, ...overrides };
-  const runtime = await startRuntime(config, { checkIntegrity: true });
+  const runtime = await startRuntime(config, { checkIntegrity: true, ...options });
   const server = await startServer(createApp(runtime.service, { maxRequestBodyBytes: config.maxRequestBodyBytes }), {
     host: '127.0.0.1',
     port: 0,
