@@ -1,0 +1,120 @@
+/**
+ * End-to-end speed of a dummy-weight model on the GPU: batch-1 decode and long-prompt prefill,
+ * through the same runtime `updraft serve` uses (no HTTP), next to the floors the device allows.
+ *
+ *   node bench/gpu/e2e.ts --model DIR [--ceilings ceilings.json] [--json out.json]
+ *
+ * Floors: decode step ≥ weight bytes / copy bandwidth; prefill ≥ 2·params·tokens / cuBLAS bf16 rate.
+ * Ceilings come from bench/gpu/ceilings.py in the same device run.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { defaultServeConfig } from '../../src/config.ts';
+import { defaultSamplingParams } from '../../src/sampling/params.ts';
+import { startRuntime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    device: { type: 'string', default: 'cuda' },
+    ceilings: { type: 'string' },
+    json: { type: 'string' },
+    'decode-prompt': { type: 'string', default: '128' },
+    'decode-tokens': { type: 'string', default: '256' },
+    'prefill-tokens': { type: 'string', default: '2048' },
+  },
+});
+if (!values.model) throw new Error('--model DIR (a folder with config.json and a tokenizer) is required');
+const ceilings = values.ceilings ? (JSON.parse(readFileSync(values.ceilings, 'utf-8')) as { copy_gbs: number; cublas_bf16_tflops: number }) : null;
+
+function prompt(length: number, seed: number): number[] {
+  let x = seed | 1;
+  return Array.from({ length }, () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return 1000 + ((x >>> 0) % 100_000);
+  });
+}
+
+/** Generates and returns [time to first token, time of each later token] in ms. */
+async function timeRequest(runtime: Runtime, promptIds: number[], maxTokens: number): Promise<{ ttftMs: number; tokenMs: number[] }> {
+  const start = performance.now();
+  let last = start;
+  let ttftMs = 0;
+  const tokenMs: number[] = [];
+  const stream = runtime.engine.addRequest({
+    requestId: `bench-${Math.random()}`,
+    promptTokenIds: promptIds,
+    params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens }),
+  });
+  for await (const output of stream) {
+    const now = performance.now();
+    if (output.tokenIds.length === 0) continue;
+    if (ttftMs === 0) ttftMs = now - start;
+    else for (let i = 0; i < output.tokenIds.length; i++) tokenMs.push((now - last) / output.tokenIds.length);
+    last = now;
+  }
+  return { ttftMs, tokenMs };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const prefillTokens = Number(values['prefill-tokens']);
+const config = {
+  ...defaultServeConfig(),
+  model: values.model,
+  device: values.device,
+  loadFormat: 'dummy' as const,
+  maxModelLen: 4096,
+  maxNumSeqs: 64,
+  maxNumBatchedTokens: Math.max(8192, prefillTokens),
+};
+const loadStart = performance.now();
+const runtime = await startRuntime(config, { log: (m) => console.error(m) });
+const loadMs = performance.now() - loadStart;
+const weightBytes = runtime.model.memory.weight;
+const numParams = weightBytes / 2;
+
+// Warm-up: compiles nothing, but fills caches and captures the batch-1 decode graph.
+await timeRequest(runtime, prompt(128, 1), 8);
+
+const decodeRuns = [];
+for (let r = 0; r < 3; r++) decodeRuns.push(await timeRequest(runtime, prompt(Number(values['decode-prompt']), 10 + r), Number(values['decode-tokens'])));
+const decodeMs = median(decodeRuns.flatMap((run) => run.tokenMs));
+const prefillRuns = [];
+for (let r = 0; r < 5; r++) prefillRuns.push((await timeRequest(runtime, prompt(prefillTokens, 100 + r), 1)).ttftMs);
+const prefillMs = median(prefillRuns);
+await runtime.close();
+
+const decodeFloorMs = ceilings ? (weightBytes / (ceilings.copy_gbs * 1e9)) * 1000 : null;
+const prefillCeilingTokS = ceilings ? (ceilings.cublas_bf16_tflops * 1e12) / (2 * numParams) : null;
+const result = {
+  model: values.model,
+  device: runtime.model.deviceInfo.name,
+  weightGB: weightBytes / 1e9,
+  loadSeconds: loadMs / 1000,
+  decode: {
+    msPerToken: decodeMs,
+    tokensPerSecond: 1000 / decodeMs,
+    floorMsPerToken: decodeFloorMs,
+    ratioToFloor: decodeFloorMs === null ? null : decodeFloorMs / decodeMs,
+  },
+  prefill: {
+    tokens: prefillTokens,
+    ms: prefillMs,
+    tokensPerSecond: (prefillTokens / prefillMs) * 1000,
+    ceilingTokensPerSecond: prefillCeilingTokS,
+    ratioToCeiling: prefillCeilingTokS === null ? null : (prefillTokens / prefillMs) * 1000 / prefillCeilingTokS,
+  },
+};
+const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+console.log(`dummy ${values.model} on ${result.device}: ${result.weightGB.toFixed(2)} GB of weights, loaded in ${result.loadSeconds.toFixed(1)} s`);
+console.log(
+  `batch-1 decode: ${result.decode.msPerToken.toFixed(3)} ms/token = ${result.decode.tokensPerSecond.toFixed(1)} tok/s; floor ${decodeFloorMs?.toFixed(3) ?? 'n/a'} ms → ${pct(result.decode.ratioToFloor)} of the floor`,
+);
+console.log(
+  `prefill ${prefillTokens} tokens: ${prefillMs.toFixed(1)} ms = ${result.prefill.tokensPerSecond.toFixed(0)} tok/s; ceiling ${prefillCeilingTokS?.toFixed(0) ?? 'n/a'} tok/s → ${pct(result.prefill.ratioToCeiling)}`,
+);
+if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));

@@ -1,0 +1,70 @@
+/**
+ * The golden-model checks on the CUDA backend (bf16 weights and activations): greedy tokens through
+ * the HTTP API equal HF transformers' float32 outputs for the first 32 tokens of each case, or until
+ * the first near-tie, one request at a time and all at once (decode steps replayed from CUDA graphs).
+ * Skipped, with the reason, where no CUDA device can be opened.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeBackends } from '../../src/device/device.ts';
+import { goldenModels, startTestServer } from '../e2e/harness.ts';
+import type { GoldenCase, TestServer } from '../e2e/harness.ts';
+
+const cuda = probeBackends().find((b) => b.name === 'cuda');
+const skipReason = cuda?.available ? null : `cuda backend unavailable: ${cuda?.reason ?? 'not known to this build'}`;
+
+/** Tokens compared: the first 32 ... */
+const COMPARED_TOKENS = 32;
+/** ... or up to the first step whose golden top-2 logprob gap is below this: bf16 rounding of the
+ * activations moves logits by a few hundredths, so a smaller gap is a coin toss. */
+const BF16_NEAR_TIE = 0.1;
+
+function comparedLength(golden: GoldenCase): number {
+  for (let step = 0; step < COMPARED_TOKENS; step++) {
+    const top = golden.top5_logprobs[step]!;
+    if (top[0]![1] - top[1]![1] < BF16_NEAR_TIE) return step;
+  }
+  return COMPARED_TOKENS;
+}
+
+async function greedyIds(server: TestServer, golden: GoldenCase): Promise<number[]> {
+  const response = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: golden.prompt, max_tokens: COMPARED_TOKENS, temperature: 0, ignore_eos: true, logprobs: 0, return_tokens_as_token_ids: true }),
+  });
+  const body = (await response.json()) as { choices: { logprobs: { tokens: string[] } }[] };
+  expect(response.status, JSON.stringify(body)).toBe(200);
+  return body.choices[0]!.logprobs.tokens.map((t) => Number(t.slice('token_id:'.length)));
+}
+
+const models = skipReason === null ? await goldenModels() : [];
+
+describe.skipIf(skipReason !== null)(`golden outputs on cuda (bf16)${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+  describe.each(models)('$name', (model) => {
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startTestServer(model.dir, { device: 'cuda' });
+    });
+    afterAll(async () => server?.close());
+
+    const check = (golden: GoldenCase, ids: number[]) => {
+      const n = comparedLength(golden);
+      expect(ids.slice(0, n), `${model.name} ${JSON.stringify(golden.prompt)}: first ${n} tokens`).toEqual(golden.output_ids.slice(0, n));
+    };
+
+    it('one request at a time', async () => {
+      for (const golden of model.cases) check(golden, await greedyIds(server, golden));
+    });
+
+    it('all at once, and 7 and 3 at once (graph buckets with padding)', async () => {
+      for (const count of [model.cases.length, 7, 3]) {
+        const cases = model.cases.slice(0, count);
+        const results = await Promise.all(cases.map((golden) => greedyIds(server, golden)));
+        results.forEach((ids, i) => check(cases[i]!, ids));
+      }
+      expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
+    });
+  });
+});
+
+if (skipReason !== null) it.skip(`cuda golden checks — ${skipReason}`, () => {});
