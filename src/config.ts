@@ -32,6 +32,10 @@ export interface ServeConfig {
   enableChunkedPrefill: boolean;
   /** Largest accepted request body. */
   maxRequestBodyBytes: number;
+  /** Requests that may wait for admission before new ones get 429. */
+  maxQueuedRequests: number;
+  /** Check the scheduler and KV invariants after every step and whenever idle (slow; for debugging). */
+  debugIntegrity: boolean;
 }
 
 export const DEFAULT_HUB_MODEL = 'Qwen/Qwen2.5-0.5B-Instruct';
@@ -66,6 +70,8 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'enablePrefixCaching', flag: 'enable-prefix-caching', type: 'boolean', help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
   { key: 'enableChunkedPrefill', flag: 'enable-chunked-prefill', type: 'boolean', help: 'Split long prompts across steps (--no-enable-chunked-prefill to turn off)' },
   { key: 'maxRequestBodyBytes', flag: 'max-request-body', type: 'bytes', help: 'Largest request body accepted (413 above)' },
+  { key: 'maxQueuedRequests', flag: 'max-queued-requests', type: 'int', help: 'Requests that may wait for admission; more get 429 with Retry-After' },
+  { key: 'debugIntegrity', flag: 'debug-integrity', type: 'boolean', help: 'Check scheduler and KV cache invariants after every step and when idle (slow)' },
 ];
 
 export function defaultServeConfig(): ServeConfig {
@@ -89,6 +95,8 @@ export function defaultServeConfig(): ServeConfig {
     enablePrefixCaching: true,
     enableChunkedPrefill: true,
     maxRequestBodyBytes: 16 * 1024 * 1024,
+    maxQueuedRequests: 1024,
+    debugIntegrity: false,
   };
 }
 
@@ -111,7 +119,7 @@ export class ConfigError extends Error {
 
 /** Checks ranges that the flag types alone cannot. */
 export function validateServeConfig(config: ServeConfig): void {
-  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes'];
+  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes', 'maxQueuedRequests'];
   for (const key of positive) {
     const value = config[key];
     if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);

@@ -69,14 +69,14 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       throw new ConfigError((error as Error).message);
     }
     const runner = new ModelRunner(model.program, model.limits, { useGraphs: model.deviceInfo.supportsGraphs, ...options.runner });
-    const engine = new EngineCore(scheduler, runner, model.tokenizer, options);
+    const engine = new EngineCore(scheduler, runner, model.tokenizer, { ...options, checkIntegrity: options.checkIntegrity || config.debugIntegrity });
     const card: ModelCard = {
       id: config.servedModelName ?? config.model,
       root: model.resolved.dir,
       created: Math.floor(Date.now() / 1000),
       maxModelLen: model.maxModelLen,
     };
-    const service = new LocalInferenceService(card, engine, model.tokenizer);
+    const service = new LocalInferenceService(card, engine, model.tokenizer, { maxQueuedRequests: config.maxQueuedRequests });
     return {
       service,
       engine,

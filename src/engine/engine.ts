@@ -136,6 +136,8 @@ export class EngineCore {
       this.deviceTimeMs += stepEnd - stepStart;
       this.hostTimeMs += performance.now() - stepEnd;
     }
+    // Idle: every block must be back on the free list (or cached) now.
+    if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
   }
 
   #applyStep(out: SchedulerOutput, sampled: (SampledToken | null)[]): void {

@@ -41,6 +41,11 @@ export interface GenerateRequest {
   priority?: number;
   /** Aborting frees the request's KV blocks at once and ends its stream with finishReason 'abort'. */
   signal?: AbortSignal;
+  /**
+   * Tenant key mixed into the prefix cache's block hashes (e.g. derived from the API key): requests
+   * with different salts never share cached blocks, so one tenant cannot probe another's prompts.
+   */
+  cacheSalt?: string | null;
 }
 
 export interface TopLogprob {
@@ -100,6 +105,10 @@ export interface ServiceStats {
   numWaiting: number;
   /** Fraction of KV blocks in use, 0..1. */
   kvCacheUsage: number;
+  /** Prompt tokens looked up in the prefix cache, and of those served from it (first scheduling only). */
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  numPreemptions: number;
 }
 
 export interface InferenceService {

@@ -122,7 +122,7 @@ export class FakeInferenceService implements InferenceService {
 
   stats(): ServiceStats {
     if (this.statsError) throw this.statsError;
-    return { numRunning: 0, numWaiting: 0, kvCacheUsage: 0 };
+    return { numRunning: 0, numWaiting: 0, kvCacheUsage: 0, prefixCacheQueries: 0, prefixCacheHits: 0, numPreemptions: 0 };
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerateOutput> {
