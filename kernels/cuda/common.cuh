@@ -70,6 +70,22 @@ inline ud_status check_launch(KernelContext &ctx, const char *what) {
 
 inline int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
+// Records a device-side operand error (see DeviceErrorRecord in cuda_kernels.h). The first report
+// since the backend last synchronised wins: it claims the record with a CAS, so two failing threads
+// never mix their fields. The caller then skips the bad access. `record` may be null (no reporting).
+__device__ __forceinline__ void report_device_error(DeviceErrorRecord *record, int32_t code, int32_t op,
+                                                    int32_t launch, int64_t v0, int64_t v1, int64_t v2) {
+  if (record == nullptr) return;
+  if (atomicCAS(&record->code, static_cast<int32_t>(kDeviceErrorNone), -1) != kDeviceErrorNone) return;
+  record->op = op;
+  record->launch = launch;
+  record->v[0] = v0;
+  record->v[1] = v1;
+  record->v[2] = v2;
+  __threadfence();
+  atomicExch(&record->code, code);
+}
+
 }  // namespace updraft::cuda
 
 #endif
