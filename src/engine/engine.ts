@@ -14,7 +14,7 @@ import { RequestOutputState } from './output-processor.ts';
 import { Request, RequestStatus } from './request.ts';
 import type { NewRequest } from './request.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { SchedulerOutput } from './scheduler-output.ts';
+import type { RequestUpdate, SchedulerOutput } from './scheduler-output.ts';
 import type { SampledToken, StepRunner } from '../model/runner.ts';
 import type { TokenDecoder } from '../tokenizer/index.ts';
 
@@ -23,6 +23,12 @@ export interface EngineOptions {
   checkIntegrity?: boolean;
   /** Called with errors of failed steps (logging). */
   onStepError?: (error: Error) => void;
+}
+
+interface InFlightStep {
+  out: SchedulerOutput;
+  result: Promise<(SampledToken | null)[]>;
+  launchedAt: number;
 }
 
 interface Tracked {
@@ -42,8 +48,11 @@ export class EngineCore {
   numSteps = 0;
   /** Requests preempted (and later recomputed) so far. */
   numPreemptions = 0;
-  /** Milliseconds spent awaiting device steps, and on the host between them (schedule, prepare, outputs). */
+  /** Milliseconds awaiting device steps. */
   deviceTimeMs = 0;
+  /** Host milliseconds on the critical path: from a step's result to the next step's launch (update, schedule, prepare). */
+  criticalHostTimeMs = 0;
+  /** All host milliseconds of the loop, overlapped with a device step or not. */
   hostTimeMs = 0;
 
   constructor(scheduler: Scheduler, runner: StepRunner, decoder: TokenDecoder, options: EngineOptions = {}) {
@@ -107,49 +116,74 @@ export class EngineCore {
     });
   }
 
+  /**
+   * The loop. Output processing (detokenization, stop strings, pushing to streams) of step N runs
+   * while step N+1 is on the device: the critical path between two steps is only
+   * updateFromOutput + schedule + input preparation. A request that a stop string ends in step N's
+   * output has already been scheduled into step N+1; that step's token for it is discarded
+   * (updateFromOutput skips finished requests), as in vLLM.
+   */
   async #run(): Promise<void> {
-    while (this.scheduler.hasUnfinishedRequests()) {
-      const scheduleStart = performance.now();
-      const out = this.scheduler.schedule();
-      this.hostTimeMs += performance.now() - scheduleStart;
-      this.numPreemptions += out.preemptedRequestIds.length;
-      if (out.scheduled.length === 0) {
-        // Nothing can run this step (e.g. every waiting request needs blocks held by none): should not
-        // happen for accepted requests; yield so aborts and new arrivals can change the situation.
-        this.scheduler.updateFromOutput(out, []);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        continue;
+    let inFlight: InFlightStep | null = null;
+    for (;;) {
+      if (inFlight === null) {
+        if (!this.scheduler.hasUnfinishedRequests()) break;
+        const launchStart = performance.now();
+        inFlight = this.#launch();
+        this.hostTimeMs += performance.now() - launchStart;
+        if (inFlight === null) {
+          // Nothing can run (should not happen for accepted requests); let aborts and arrivals change that.
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          continue;
+        }
       }
+      const step: InFlightStep = inFlight;
       let sampled: (SampledToken | null)[];
-      const stepStart = performance.now();
       try {
-        sampled = await this.#runner.execute(out);
+        sampled = await step.result;
       } catch (error) {
-        this.#failStep(out, error as Error);
+        this.#failStep(step.out, error as Error);
+        inFlight = null;
         continue;
       }
-      const stepEnd = performance.now();
+      const resultAt = performance.now();
+      this.deviceTimeMs += resultAt - step.launchedAt;
       this.numSteps++;
-      this.#applyStep(out, sampled);
+      const ids = sampled.map((s) => (s === null ? -1 : s.tokenId));
+      const updates = this.scheduler.updateFromOutput(step.out, ids);
       if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
-      // runner.execute's own host work (building inputs) counts as device time: it is small and overlappable.
-      this.deviceTimeMs += stepEnd - stepStart;
-      this.hostTimeMs += performance.now() - stepEnd;
+      inFlight = this.scheduler.hasUnfinishedRequests() ? this.#launch() : null;
+      const outputsStart = performance.now();
+      this.criticalHostTimeMs += outputsStart - resultAt;
+      this.#emitOutputs(step.out, sampled, updates);
+      this.hostTimeMs += performance.now() - resultAt;
     }
     // Idle: every block must be back on the free list (or cached) now.
     if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
   }
 
-  #applyStep(out: SchedulerOutput, sampled: (SampledToken | null)[]): void {
-    const ids = sampled.map((s) => (s === null ? -1 : s.tokenId));
-    const updates = this.scheduler.updateFromOutput(out, ids);
-    const byRequest = new Map<string, SampledToken | null>();
-    out.scheduled.forEach((s, i) => byRequest.set(s.requestId, sampled[i] ?? null));
+  /** Schedules the next step and starts it on the device; null when nothing could be scheduled. */
+  #launch(): InFlightStep | null {
+    const out = this.scheduler.schedule();
+    this.numPreemptions += out.preemptedRequestIds.length;
+    if (out.scheduled.length === 0) {
+      this.scheduler.updateFromOutput(out, []);
+      return null;
+    }
+    // execute() builds the inputs and issues the native call before its first await.
+    const result = this.#runner.execute(out);
+    return { out, result, launchedAt: performance.now() };
+  }
+
+  /** Text for every request that got tokens in a step; ends requests whose stop string matched. */
+  #emitOutputs(out: SchedulerOutput, sampled: (SampledToken | null)[], updates: RequestUpdate[]): void {
+    const sampledByRequest = new Map<string, SampledToken | null>();
+    out.scheduled.forEach((s, i) => sampledByRequest.set(s.requestId, sampled[i] ?? null));
     for (const update of updates) {
       const requestId = update.request.requestId;
       const tracked = this.#tracked.get(requestId);
       if (tracked === undefined) continue;
-      const { output, stopString } = tracked.state.onTokens(update.newTokenIds, [byRequest.get(requestId) ?? null]);
+      const { output, stopString } = tracked.state.onTokens(update.newTokenIds, [sampledByRequest.get(requestId) ?? null]);
       if (stopString !== null) this.scheduler.finishRequest(requestId, RequestStatus.FINISHED_STOPPED, stopString);
       if (output.finishReason !== null) this.#tracked.delete(requestId);
       tracked.stream.push(output);
