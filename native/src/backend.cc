@@ -88,13 +88,74 @@ void Backend::host_free(void *ptr) {
 bool Backend::supports(const ud_op &op) { return handle_.iface->supports_op(handle_.ctx, &op) != 0; }
 
 void Backend::launch(const ud_op &op, const std::string &what) {
+  launch_labels_.push_back(what);
   const ud_status status = handle_.iface->launch(handle_.ctx, &op);
   if (status != UD_OK) fail(status, what);
 }
 
+namespace {
+
+// "launch #N: rest" → N and rest; false for any other text.
+bool parse_launch_prefix(const std::string &text, size_t *index, std::string *rest) {
+  static const std::string kPrefix = "launch #";
+  if (text.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  size_t i = kPrefix.size(), n = 0;
+  if (i >= text.size() || text[i] < '0' || text[i] > '9') return false;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9' && n < (size_t{1} << 40)) n = n * 10 + (text[i++] - '0');
+  if (text.compare(i, 2, ": ") != 0) return false;
+  *index = n;
+  *rest = text.substr(i + 2);
+  return true;
+}
+
+}  // namespace
+
 void Backend::synchronize() {
   const ud_status status = handle_.iface->synchronize(handle_.ctx);
-  if (status != UD_OK) fail(status, std::string(name()) + " synchronize");
+  if (status == UD_OK) {
+    launch_labels_.clear();
+    return;
+  }
+  const char *detail = handle_.iface->last_error ? handle_.iface->last_error(handle_.ctx) : nullptr;
+  const std::string text = detail && detail[0] ? detail : status_name(status);
+  std::vector<std::string> labels;
+  labels.swap(launch_labels_);
+  size_t index = 0;
+  std::string rest;
+  if (parse_launch_prefix(text, &index, &rest) && index < labels.size()) throw Error(labels[index] + ": " + rest, status);
+  throw Error(std::string(name()) + " synchronize: " + text, status);
+}
+
+bool Backend::has_graphs() {
+  const ud_backend_iface &f = *handle_.iface;
+  if (!f.graph_begin || !f.graph_end || !f.graph_launch || !f.graph_destroy) return false;
+  return info().supports_graphs != 0;
+}
+
+void Backend::graph_begin() {
+  launch_labels_.clear();  // captured launches are numbered from 0
+  const ud_status status = handle_.iface->graph_begin(handle_.ctx);
+  if (status != UD_OK) fail(status, std::string(name()) + " graph_begin");
+}
+
+ud_graph *Backend::graph_end() {
+  ud_graph *graph = nullptr;
+  const ud_status status = handle_.iface->graph_end(handle_.ctx, &graph);
+  if (status != UD_OK || !graph) {
+    if (graph) handle_.iface->graph_destroy(handle_.ctx, graph);
+    fail(status != UD_OK ? status : UD_ERR_DEVICE, std::string(name()) + " graph_end");
+  }
+  return graph;
+}
+
+void Backend::graph_launch(ud_graph *graph, const std::vector<std::string> &labels) {
+  launch_labels_.insert(launch_labels_.end(), labels.begin(), labels.end());
+  const ud_status status = handle_.iface->graph_launch(handle_.ctx, graph);
+  if (status != UD_OK) fail(status, std::string(name()) + " graph_launch");
+}
+
+void Backend::graph_destroy(ud_graph *graph) {
+  if (graph) handle_.iface->graph_destroy(handle_.ctx, graph);
 }
 
 }  // namespace updraft

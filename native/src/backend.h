@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "updraft/device_abi.h"
 
@@ -38,7 +39,20 @@ class Backend {
   bool supports(const ud_op &op);
   // `what` prefixes the error message, e.g. "op 3 (matmul)".
   void launch(const ud_op &op, const std::string &what);
+  // Waits for every enqueued copy and op. A backend that finds an operand error only on the device
+  // (CUDA: a slot or block id read from device memory) reports it here as "launch #N: <message>",
+  // N counting the launches since the last synchronize or graph_begin; the error then names that
+  // launch's `what` instead of the bare backend, e.g. "op 1 (attention): attention: ...".
   void synchronize();
+
+  // The OPTIONAL graph entries (device_abi.h): has_graphs() when all four exist and get_info says
+  // supports_graphs. `labels` of graph_launch are the `what`s of the launches the graph replays, in
+  // order, for errors that synchronize reports.
+  bool has_graphs();
+  void graph_begin();
+  ud_graph *graph_end();
+  void graph_launch(ud_graph *graph, const std::vector<std::string> &labels);
+  void graph_destroy(ud_graph *graph);
 
  private:
   explicit Backend(ud_backend_handle handle) : handle_(handle) {}
@@ -46,6 +60,7 @@ class Backend {
 
   ud_backend_handle handle_;
   std::mutex mutex_;
+  std::vector<std::string> launch_labels_;  // `what` of each launch since the last synchronize
 };
 
 // Host memory from the backend's host_alloc (pinned on GPUs), freed on destruction. Call only while

@@ -240,6 +240,11 @@ StepRequest step_request_from_js(const Napi::Value &value) {
     const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
     request.inputs.emplace_back(key, host_array_from_js(inputs.Get(key), "step.inputs." + key));
   }
+  const Napi::Value graph = object.Get("graph");
+  if (!graph.IsUndefined() && !graph.IsNull()) {
+    if (!graph.IsBoolean()) throw Error("step.graph must be a boolean");
+    request.graph = graph.As<Napi::Boolean>().Value();
+  }
   return request;
 }
 

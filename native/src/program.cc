@@ -1,5 +1,6 @@
 #include "program.h"
 
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -17,7 +18,44 @@ bool is_per_step(TensorRole role) {
   return role == TensorRole::Activation || role == TensorRole::Input || role == TensorRole::Output;
 }
 
+constexpr size_t kDeviceAlignment = 256;  // device_abi.h: alloc is aligned to at least this
+constexpr size_t kStagingAlignment = 64;
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+std::string gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(bytes) / static_cast<double>(uint64_t{1} << 30));
+  return text;
+}
+
 }  // namespace
+
+HostMemory::~HostMemory() {
+  if (!ptr_) return;
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  backend_->host_free(ptr_);
+}
+
+void *HostMemory::alloc(size_t bytes) {
+  if (ptr_) backend_->host_free(ptr_);
+  ptr_ = nullptr;
+  ptr_ = backend_->host_alloc(bytes);
+  return ptr_;
+}
+
+GraphCache::~GraphCache() {
+  if (entries.empty()) return;
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  for (auto &[key, entry] : entries) backend_->graph_destroy(entry.graph);
+}
+
+void GraphCache::disable(const std::string &reason) {
+  for (auto &[key, entry] : entries) backend_->graph_destroy(entry.graph);
+  entries.clear();
+  stats.enabled = false;
+  stats.error = reason;
+}
 
 DeviceMemory::~DeviceMemory() {
   std::lock_guard<std::mutex> lock(backend_->mutex());
@@ -31,12 +69,21 @@ void *DeviceMemory::alloc(size_t bytes) {
   return block;
 }
 
-Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec) : backend_(backend), memory_(backend) {
+Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec)
+    : backend_(backend), staging_(backend), memory_(backend), graphs_(backend) {
   bind_dims(spec);
   declare_tensors(spec);
   plan_ops(spec);
   std::lock_guard<std::mutex> lock(backend_->mutex());
+  check_fits_in_device_memory();
   allocate_and_initialise();
+  allocate_staging();
+  graphs_.stats.enabled = backend_->has_graphs();
+}
+
+GraphStats Program::graph_stats() {
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  return graphs_.stats;
 }
 
 void Program::bind_dims(const ProgramSpec &spec) {
@@ -125,8 +172,42 @@ void Program::plan_ops(const ProgramSpec &spec) {
                     role_name(tensors_[t].decl.role) + ", which ops may not write");
       planned.dst_tensor[d] = t;
     }
+    op_labels_.push_back(planned.label);
     ops_.push_back(std::move(planned));
   }
+}
+
+// Fails before allocating anything when the program cannot fit, rather than half-way through the
+// allocations (or, on a GPU, at the first kernel that touches memory the driver could not back).
+void Program::check_fits_in_device_memory() {
+  uint64_t needed = 0;
+  for (const Tensor &tensor : tensors_) needed += round_up(tensor.bytes > 0 ? tensor.bytes : 1, kDeviceAlignment);
+  const ud_device_info info = backend_->info();
+  if (info.free_memory == 0 || needed <= info.free_memory) return;  // 0: the backend cannot tell
+  uint64_t by_role[5] = {0, 0, 0, 0, 0};  // weight, state, activation, input + output
+  for (const Tensor &tensor : tensors_) {
+    const int role = tensor.decl.role == TensorRole::Weight ? 0 : tensor.decl.role == TensorRole::State ? 1
+                     : tensor.decl.role == TensorRole::Activation ? 2 : 3;
+    by_role[role] += tensor.bytes;
+  }
+  throw Error("program needs " + gib(needed) + " GiB of device memory (weights " + gib(by_role[0]) + ", state " +
+                  gib(by_role[1]) + ", activations " + gib(by_role[2]) + ", inputs and outputs " + gib(by_role[3]) +
+                  " GiB), device '" + info.name + "' has " + gib(info.free_memory) + " GiB free of " +
+                  gib(info.total_memory) + " GiB",
+              UD_ERR_OUT_OF_MEMORY);
+}
+
+// One host block for every input and output at its maximum size, so a step's copies never allocate.
+void Program::allocate_staging() {
+  staging_offset_.assign(tensors_.size(), 0);
+  size_t total = 0;
+  for (const std::vector<int> *list : {&input_tensors_, &output_tensors_}) {
+    for (int t : *list) {
+      staging_offset_[t] = total;
+      total += round_up(tensors_[t].bytes, kStagingAlignment);
+    }
+  }
+  staging_.alloc(total);
 }
 
 void Program::allocate_and_initialise() {
@@ -274,9 +355,6 @@ StepOutputs Program::step(const StepRequest &request) {
   for (int t : input_tensors_)
     if (!input_data[t]) throw Error("step: input " + quoted(tensors_[t].decl.name) + " is missing");
 
-  std::lock_guard<std::mutex> lock(backend_->mutex());
-  for (int t : input_tensors_) backend_->upload(tensors_[t].data, input_data[t]->bytes.data(), input_data[t]->bytes.size());
-  launch_ops(dims);
   StepOutputs outputs;
   outputs.reserve(output_tensors_.size());
   for (int t : output_tensors_) {
@@ -285,26 +363,101 @@ StepOutputs Program::step(const StepRequest &request) {
     array.kind = host_kind_for(tensor.decl.dtype);
     array.length = resolved_numel(tensor, dims);
     array.bytes.resize(static_cast<size_t>(array.length) * ud_dtype_size(tensor.decl.dtype));
-    backend_->download(array.bytes.data(), tensor.data, array.bytes.size());
     outputs.emplace_back(tensor.decl.name, std::move(array));
   }
-  backend_->synchronize();  // downloads are complete only now
+
+  std::lock_guard<std::mutex> lock(backend_->mutex());
+  char *staging = staging_.data();
+  try {
+    // Staging memory is the backend's (pinned on GPUs): the copies run asynchronously, in stream order
+    // with the ops, and the staging stays valid until the synchronize below.
+    for (int t : input_tensors_) {
+      const std::vector<uint8_t> &bytes = input_data[t]->bytes;
+      if (bytes.empty()) continue;
+      std::memcpy(staging + staging_offset_[t], bytes.data(), bytes.size());
+      backend_->upload(tensors_[t].data, staging + staging_offset_[t], bytes.size());
+    }
+    run_ops(dims, request.graph);
+    for (size_t i = 0; i < output_tensors_.size(); i++) {
+      const int t = output_tensors_[i];
+      backend_->download(staging + staging_offset_[t], tensors_[t].data, outputs[i].second.bytes.size());
+    }
+    backend_->synchronize();  // downloads are complete only now
+  } catch (...) {
+    // Leave nothing in flight that reads or writes the staging memory the next step reuses.
+    try {
+      backend_->synchronize();
+    } catch (...) {
+    }
+    throw;
+  }
+  for (size_t i = 0; i < output_tensors_.size(); i++) {
+    std::vector<uint8_t> &bytes = outputs[i].second.bytes;
+    if (!bytes.empty()) std::memcpy(bytes.data(), staging + staging_offset_[output_tensors_[i]], bytes.size());
+  }
   return outputs;
 }
 
-// The one place a step's ops are enqueued.
-//
-// Seam for graph capture (issue 3): when the backend reports supports_graphs, round the step's dims
-// up to a batch-size bucket, and on the first step of each bucket record this loop between
-// graph_begin and graph_end (views use the bucket's dims, data pointers never move); later steps of
-// that bucket call graph_launch instead. Inputs are then padded to the bucket on upload (slot -1,
-// seq_len 0 rows are skipped by the kernels) and outputs trimmed on download. Backends without the
-// optional entries keep using this loop as it is.
+// Eagerly, or through the graph cache (see GraphCache in program.h) for steps that ask for it on a
+// backend that offers graphs.
+void Program::run_ops(const std::vector<int64_t> &dims, bool graph) {
+  GraphStats &stats = graphs_.stats;
+  if (!graph || !stats.enabled) {
+    if (graph) stats.eager++;
+    launch_ops(dims);
+    return;
+  }
+  auto found = graphs_.entries.find(dims);
+  if (found == graphs_.entries.end()) {
+    // First sight of these dims (or too many distinct ones): run eagerly. A failing step is not
+    // remembered, so its next occurrence is a warm-up again.
+    stats.eager++;
+    launch_ops(dims);
+    if (graphs_.entries.size() < GraphCache::kMaxGraphs) graphs_.entries.emplace(dims, GraphCache::Entry{});
+    return;
+  }
+  if (!found->second.graph) {
+    ud_graph *captured = nullptr;
+    try {
+      captured = capture_ops(dims);
+    } catch (const std::exception &capture_error) {
+      // Run the step eagerly. If that fails too, the fault was the step's, not the capture's: report
+      // it and keep graphs. Otherwise graphs do not work for this program: stop trying.
+      launch_ops(dims);
+      const std::string reason = std::string("graph capture failed: ") + capture_error.what();
+      std::fprintf(stderr, "updraft: %s; this program's steps run op by op from now on\n", reason.c_str());
+      graphs_.disable(reason);
+      stats.eager++;
+      return;
+    }
+    found->second.graph = captured;
+    stats.captured++;
+  }
+  backend_->graph_launch(found->second.graph, op_labels_);
+  stats.replayed++;
+}
+
+// The one place a step's ops are enqueued one by one.
 void Program::launch_ops(const std::vector<int64_t> &dims) {
   for (PlannedOp &planned : ops_) {
     set_views(planned, dims);
     backend_->launch(planned.op, planned.label);
   }
+}
+
+ud_graph *Program::capture_ops(const std::vector<int64_t> &dims) {
+  backend_->graph_begin();
+  try {
+    launch_ops(dims);
+  } catch (...) {
+    // End the capture so that the stream works again; what was recorded is discarded.
+    try {
+      backend_->graph_destroy(backend_->graph_end());
+    } catch (...) {
+    }
+    throw;
+  }
+  return backend_->graph_end();
 }
 
 }  // namespace updraft

@@ -1,9 +1,13 @@
 // program.h — the executor: a ProgramSpec made real on one backend.
 //
-// Building allocates every tensor once (activation/input/output buffers sized for the maximum
-// dims), loads the weights and zeroes the state. A step uploads the inputs, launches every op with
-// views whose shapes are resolved for that step's dims, downloads the outputs and synchronises.
-// Nothing here knows which backend it drives: capability questions go through supports_op.
+// Building checks that the program fits in the device's free memory, allocates every tensor once
+// (activation/input/output buffers sized for the maximum dims), loads the weights and zeroes the
+// state. A step copies the inputs into staging host memory (the backend's host_alloc: pinned on GPUs,
+// so the copies are asynchronous), uploads them, launches every op with views whose shapes are
+// resolved for that step's dims (or replays a captured graph, see GraphCache), downloads the outputs
+// into staging memory, synchronises, and copies them out.
+// Nothing here knows which backend it drives: capability questions go through supports_op and
+// get_info.
 //
 // Thread safety: build, step and destruction each hold the backend's mutex, so steps on one
 // program (and on every program of one device) run one at a time, on whatever thread calls them.
@@ -12,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +47,55 @@ class DeviceMemory {
   std::vector<void *> blocks_;
 };
 
+// Host memory from the backend's host_alloc, freed under the backend's mutex when the owner goes away.
+class HostMemory {
+ public:
+  explicit HostMemory(std::shared_ptr<Backend> backend) : backend_(std::move(backend)) {}
+  ~HostMemory();
+  HostMemory(const HostMemory &) = delete;
+  HostMemory &operator=(const HostMemory &) = delete;
+  // Call with the backend's mutex held; replaces (frees) any earlier block.
+  void *alloc(size_t bytes);
+  char *data() const { return static_cast<char *>(ptr_); }
+
+ private:
+  std::shared_ptr<Backend> backend_;
+  void *ptr_ = nullptr;
+};
+
+// What the executor did with steps that asked for graphs (StepRequest.graph).
+struct GraphStats {
+  bool enabled = false;   // the backend offers graphs and no capture has failed
+  uint64_t captured = 0;  // graphs recorded (one per distinct dims tuple, at most kMaxGraphs)
+  uint64_t replayed = 0;  // steps run by launching a captured graph
+  uint64_t eager = 0;     // graph steps run op by op (first sight of their dims, over the cap, disabled)
+  std::string error;      // why graphs were disabled, when a capture failed
+};
+
+// CUDA-graph style capture, keyed by a step's dim values. The first step with a key runs eagerly (a
+// warm-up: kernels initialise lazily, e.g. their shared-memory attributes, which must not happen
+// during a capture), the second records the op sequence between graph_begin and graph_end and
+// launches it, later ones only launch it. Buffers never move, so a recorded graph stays valid; inputs
+// are uploaded before the launch and outputs downloaded after it. A failed capture disables graphs for
+// the program (the step itself then runs eagerly). Graphs are destroyed under the backend's mutex.
+struct GraphCache {
+  static constexpr size_t kMaxGraphs = 64;  // distinct keys tracked; beyond them steps run eagerly
+  explicit GraphCache(std::shared_ptr<Backend> backend) : backend_(std::move(backend)) {}
+  ~GraphCache();
+  GraphCache(const GraphCache &) = delete;
+  GraphCache &operator=(const GraphCache &) = delete;
+
+  struct Entry {
+    ud_graph *graph = nullptr;  // null until captured (seen once: warmed up)
+  };
+  // Destroys every graph and stops capturing, keeping `reason`. Call with the mutex held.
+  void disable(const std::string &reason);
+
+  std::shared_ptr<Backend> backend_;
+  std::map<std::vector<int64_t>, Entry> entries;
+  GraphStats stats;
+};
+
 class Program {
  public:
   // Validates, allocates and loads. Throws Error with a message naming the tensor/op at fault.
@@ -52,6 +106,7 @@ class Program {
   StepOutputs step(const StepRequest &request);
 
   MemoryUsage memory_usage() const { return usage_; }
+  GraphStats graph_stats();
 
  private:
   // A dim with its symbol resolved to an index into dim_max_ / a step's dim values.
@@ -83,7 +138,13 @@ class Program {
   int64_t resolved_numel(const Tensor &tensor, const std::vector<int64_t> &dims) const;
   std::vector<int64_t> step_dims(const StepRequest &request) const;
   void set_views(PlannedOp &planned, const std::vector<int64_t> &dims) const;
+  void check_fits_in_device_memory();
+  void allocate_staging();
+  // Enqueues the step's ops: eagerly, or through the graph cache when `graph` is asked for.
+  void run_ops(const std::vector<int64_t> &dims, bool graph);
   void launch_ops(const std::vector<int64_t> &dims);
+  // Records the step's ops as a graph; ends the capture and throws if anything fails.
+  ud_graph *capture_ops(const std::vector<int64_t> &dims);
 
   std::shared_ptr<Backend> backend_;
   std::vector<std::string> dim_names_;
@@ -91,8 +152,12 @@ class Program {
   std::vector<Tensor> tensors_;
   std::vector<PlannedOp> ops_;
   std::vector<int> input_tensors_, output_tensors_;
+  std::vector<std::string> op_labels_;   // ops_[i].label, for graph replays' error messages
+  std::vector<size_t> staging_offset_;   // per tensor: its place in staging_ (inputs and outputs only)
   MemoryUsage usage_;
-  DeviceMemory memory_;  // last member: freed first, while backend_ is still held
+  HostMemory staging_;
+  DeviceMemory memory_;
+  GraphCache graphs_;  // last member: destroyed first, while backend_ and the buffers are still held
 };
 
 }  // namespace updraft

@@ -67,6 +67,9 @@ struct ProgramSpec {
 struct StepRequest {
   std::vector<std::pair<std::string, int64_t>> dims;
   std::vector<std::pair<std::string, HostArray>> inputs;
+  // The caller pads such steps to a few shapes: the executor may replay a captured graph for these
+  // dims (StepRequest.graph in src/device/program.ts). Results are the same either way.
+  bool graph = false;
 };
 
 using StepOutputs = std::vector<std::pair<std::string, HostArray>>;

@@ -42,6 +42,7 @@ Napi::Function ProgramWrap::define_class(Napi::Env env) {
   return DefineClass(env, "Program",
                      {InstanceMethod<&ProgramWrap::step>("step"),
                       InstanceMethod<&ProgramWrap::memory_usage>("memoryUsage"),
+                      InstanceMethod<&ProgramWrap::graph_stats>("graphStats"),
                       InstanceMethod<&ProgramWrap::dispose>("dispose")});
 }
 
@@ -102,6 +103,22 @@ Napi::Value ProgramWrap::memory_usage(const Napi::CallbackInfo &info) {
     out.Set("input", static_cast<double>(usage.input));
     out.Set("output", static_cast<double>(usage.output));
     out.Set("total", static_cast<double>(usage.total()));
+    return out;
+  });
+}
+
+// Diagnostics for tests and benchmarks: how steps that asked for graphs were run (GraphStats).
+Napi::Value ProgramWrap::graph_stats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!program_) throw Error("program is disposed");
+    const GraphStats stats = program_->graph_stats();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("enabled", Napi::Boolean::New(env, stats.enabled));
+    out.Set("captured", static_cast<double>(stats.captured));
+    out.Set("replayed", static_cast<double>(stats.replayed));
+    out.Set("eager", static_cast<double>(stats.eager));
+    out.Set("error", stats.error.empty() ? env.Null() : Napi::String::New(env, stats.error));
     return out;
   });
 }

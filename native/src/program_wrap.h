@@ -35,6 +35,7 @@ class ProgramWrap : public Napi::ObjectWrap<ProgramWrap> {
 
   Napi::Value step(const Napi::CallbackInfo &info);
   Napi::Value memory_usage(const Napi::CallbackInfo &info);
+  Napi::Value graph_stats(const Napi::CallbackInfo &info);
   Napi::Value dispose(const Napi::CallbackInfo &info);
   void start_next_step(Napi::Env env);
 
