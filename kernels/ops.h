@@ -104,11 +104,25 @@ typedef enum ud_op_kind {
    * dst0 token_ids [S] i32; dst1 token_logprobs [S] f32;
    * dst2 top_ids [S, K] i32 (optional); dst3 top_logprobs [S, K] f32 (optional). K is the column count
    * of the dst2/dst3 views (a per-step dim in a program); num_top_logprobs, when > 0, is its upper bound.
-   * temperature == 0 → greedy (argmax, lowest id on ties). Otherwise logits / temperature, keep the
-   * top_k largest (top_k <= 0: all), then the smallest prefix of the descending-sorted set whose
-   * probability mass reaches top_p, then drop tokens with p < min_p * p_max; the token is drawn by
-   * inverse CDF over that set in descending order using u = ud_uniform(seeds[s], sample_counters[s]).
-   * Logprobs are log-softmax of the raw (unscaled) logits, as vLLM returns by default. */
+   * NaN logits count as -inf. temperature == 0 (or negative / NaN) → greedy: argmax of the raw
+   * logits, lowest id on ties. Otherwise s = logits / temperature (an f32 division), p = softmax(s),
+   * and the kept set is {i : p_i >= threshold}, threshold the largest of
+   *   top-k: the top_k-th largest p (off when top_k <= 0 or top_k >= V);
+   *   top-p: the p of the last token of the smallest prefix of the top-k set sorted by descending p
+   *          whose mass reaches top_p of the top-k set's mass, i.e. the largest t with
+   *          sum(p_i >= t) p_i >= top_p * sum(top-k set) p_i (off when top_p >= 1 or NaN);
+   *   min-p: min_p * p_max (off when min_p <= 0 or NaN),
+   * capped at p_max, so the most likely token is always kept. Ties: every token whose p equals the
+   * threshold is kept, so the set can hold more than top_k tokens or more than the top-p prefix
+   * (ties are equal scaled logits s; p is a monotone function of s). The token is drawn by inverse CDF
+   * over the kept set in ASCENDING ID order (the same distribution as any other order, and no sort):
+   * u = ud_uniform(seeds[s], sample_counters[s]), target = u * sum(kept) p_i, token = the first kept
+   * id whose running sum of p exceeds target (the last kept id if rounding leaves none). When s has
+   * no finite maximum (all -inf, or a tiny temperature overflowed to +inf): the lowest id holding it.
+   * Backends may compute p and its sums in their own precision (the CPU reference uses f64), so a
+   * token whose membership or draw lies within rounding of a boundary may differ between backends.
+   * Logprobs are log-softmax of the raw (unscaled) logits, as vLLM returns by default; the top-K are
+   * the K largest raw logprobs, descending, ties by lower id. */
   UD_OP_SAMPLE = 7,
 
   /* Fill dst0 with deterministic pseudo-random values, N(0, std²)-like, never all zero.

@@ -1,15 +1,20 @@
 // UD_OP_SAMPLE: one token per row of logits, plus its logprob and optionally the top-K logprobs.
 //
-// Order of filters (ops.h): temperature, top-k, top-p over the renormalised top-k set, then min-p
-// relative to the most likely token; the token is drawn by inverse CDF over the kept set in
-// descending order (ties: lower id first) with u = ud_uniform(seed, counter). Probabilities and
-// sums are computed in f64 so this reference is at least as exact as any device's f32 version.
+// Semantics (ops.h): with s = logits / temperature, the kept set is {i : s_i >= threshold} where the
+// threshold is the largest of the top-k one (the k-th largest s), the top-p one (the value of the
+// last token of the smallest descending prefix of the top-k set whose mass reaches top_p of that
+// set's mass) and min-p (exp(s_i - s_max) >= min_p), capped at s_max. Every token tied with the
+// threshold is kept. The token is drawn by inverse CDF over the kept set in ascending id order with
+// u = ud_uniform(seed, counter). Probabilities and sums are computed in f64 so this reference is at
+// least as exact as any device's f32 / fixed-point version.
 //
-// The descending order is built lazily (nth_element + sort of a growing prefix): a filter or the
-// inverse CDF usually stops after a few hundred tokens, so a 150k vocabulary is rarely fully sorted.
-// NaN logits are treated as -inf so the ordering stays a strict weak order.
+// Top-k is an nth_element; top-p walks a lazily sorted descending order (nth_element + sort of a
+// growing prefix) that usually stops after a few hundred tokens, so a 150k vocabulary is rarely
+// fully sorted. The draw itself needs no order. NaN logits are treated as -inf so the ordering stays
+// a strict weak order.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -54,69 +59,62 @@ int32_t draw_token(const std::vector<float> &scaled, int32_t top_k, float top_p,
   if (std::isnan(top_p)) top_p = 1.0f;  // NaN filters mean "off", the same in every branch below
   if (!(min_p > 0.0f)) min_p = 0.0f;
   const int64_t vocab = static_cast<int64_t>(scaled.size());
-  const double max_scaled = *std::max_element(scaled.begin(), scaled.end());
-  LazyDescendingOrder order(scaled);
-  // All -inf (nothing possible) or +inf (a tiny temperature overflowed): take the top of the order.
-  if (!std::isfinite(max_scaled)) return order.at(0);
+  const auto max_it = std::max_element(scaled.begin(), scaled.end());  // the lowest id on ties
+  const float max_scaled = *max_it;
+  // All -inf (nothing possible) or +inf (a tiny temperature overflowed): the lowest id holding the max.
+  if (!std::isfinite(max_scaled)) return static_cast<int32_t>(max_it - scaled.begin());
   // Unnormalised probabilities relative to the most likely token (which has weight 1).
-  const auto weight = [&](int32_t id) { return std::exp(static_cast<double>(scaled[id]) - max_scaled); };
+  std::vector<double> weight(static_cast<size_t>(vocab));
+  for (int64_t id = 0; id < vocab; id++)
+    weight[id] = std::exp(static_cast<double>(scaled[id]) - static_cast<double>(max_scaled));
 
-  const int64_t k = top_k > 0 ? std::min<int64_t>(top_k, vocab) : vocab;
-  double top_k_mass = 0.0;
-  if (k < vocab) {
-    for (int64_t r = 0; r < k; r++) top_k_mass += weight(order.at(r));
-  } else {
-    for (int32_t id = 0; id < vocab; id++) top_k_mass += weight(id);
+  // Top-k: keep s >= the k-th largest s (every token tied with it too).
+  float threshold = kNegInf;
+  if (top_k > 0 && top_k < vocab) {
+    std::vector<float> copy(scaled);
+    std::nth_element(copy.begin(), copy.begin() + (top_k - 1), copy.end(), std::greater<float>());
+    threshold = copy[static_cast<size_t>(top_k - 1)];
   }
 
-  // Top-p: the smallest prefix whose renormalised mass reaches top_p.
-  int64_t num_kept = k;
+  // Top-p over the top-k set: the value at which the descending cumulative mass first reaches
+  // top_p of the set's mass; ties with it stay in (the threshold is a value, not a rank).
   if (top_p < 1.0f) {
+    double top_k_mass = 0.0;
+    for (int64_t id = 0; id < vocab; id++)
+      if (scaled[id] >= threshold) top_k_mass += weight[id];
+    const double target = static_cast<double>(top_p) * top_k_mass;
+    LazyDescendingOrder order(scaled);
     double cumulative = 0.0;
-    for (int64_t r = 0; r < k; r++) {
-      cumulative += weight(order.at(r)) / top_k_mass;
-      if (cumulative >= top_p) {
-        num_kept = r + 1;
+    for (int64_t r = 0; r < vocab; r++) {
+      const int32_t id = order.at(r);
+      if (scaled[id] < threshold) break;  // only through rounding: keep the whole top-k set
+      cumulative += weight[id];
+      if (cumulative >= target) {
+        threshold = scaled[id];
         break;
       }
     }
   }
+  threshold = std::min(threshold, max_scaled);  // always keep the most likely token(s)
 
-  // Min-p: p / p_max = weight >= min_p. The kept set stays a prefix of the descending order.
+  // Min-p (p / p_max = weight >= min_p) and the draw, both in ascending id order. The most likely
+  // tokens have weight 1 and pass min-p unless min_p > 1, hence the explicit s == max.
+  const auto kept = [&](int64_t id) {
+    return scaled[id] == max_scaled || (scaled[id] >= threshold && weight[id] >= static_cast<double>(min_p));
+  };
   double kept_mass = 0.0;
-  if (num_kept < vocab) {
-    int64_t r = 0;
-    for (; r < num_kept; r++) {
-      const double w = weight(order.at(r));
-      if (r > 0 && w < min_p) break;  // always keep the most likely token
-      kept_mass += w;
-    }
-    num_kept = r;
-  } else {
-    int64_t count = 0;
-    for (int32_t id = 0; id < vocab; id++) {
-      const double w = weight(id);
-      if (w >= min_p) {
-        kept_mass += w;
-        count++;
-      }
-    }
-    if (count == 0) {  // min_p > 1: keep the most likely token
-      count = 1;
-      kept_mass = 1.0;
-    }
-    num_kept = count;
-  }
-
-  // Inverse CDF in descending order.
+  for (int64_t id = 0; id < vocab; id++)
+    if (kept(id)) kept_mass += weight[id];
   const double target = static_cast<double>(u) * kept_mass;
   double cumulative = 0.0;
-  for (int64_t r = 0; r < num_kept; r++) {
-    const int32_t id = order.at(r);
-    cumulative += weight(id);
-    if (target < cumulative) return id;
+  int64_t last = max_it - scaled.begin();
+  for (int64_t id = 0; id < vocab; id++) {
+    if (!kept(id)) continue;
+    cumulative += weight[id];
+    last = id;
+    if (target < cumulative) return static_cast<int32_t>(id);
   }
-  return order.at(num_kept - 1);  // only reached through rounding
+  return static_cast<int32_t>(last);  // only reached through rounding
 }
 
 }  // namespace

@@ -299,79 +299,167 @@ export interface SampleRowResult {
   logprob: number;
   topIds: number[];
   topLogprobs: number[];
-  /** The set of tokens the filters keep (ids), in descending order. */
+  /** The set of tokens the filters keep (ids), ascending. */
   kept: number[];
-  /** The draw sits within a relative 1e-4 of a boundary (top-p, min-p or CDF), so an f32 device may differ. */
+  /**
+   * The row sits within rounding of a boundary (top-p group mass, min-p weight, or an end of the
+   * drawn token's CDF interval), so a device computing in f32 / fixed point may legitimately differ.
+   */
   ambiguous: boolean;
 }
 
-const BOUNDARY_MARGIN = 1e-4;
+/**
+ * Relative distance to a mass boundary (top-p, the CDF) under which a device may differ. A device
+ * sums f32 exp() weights (relative error ~1e-7 each; in any order or fixed point), so its masses are
+ * within a few 1e-7 of this f64 reference: 1e-5 leaves a wide margin without hiding real errors.
+ */
+const MASS_MARGIN = 1e-5;
+/** Relative distance of a weight exp(s - s_max) from min_p under which a device may differ. */
+const WEIGHT_MARGIN = 1e-4;
 
-function descendingOrder(key: ArrayLike<number>): number[] {
-  const ids = Array.from({ length: key.length }, (_, i) => i);
-  return ids.sort((a, b) => (key[b]! - key[a]!) || a - b);
+/** The n ids of largest key, descending, ties by lower id (key without NaN). */
+function topByKey(key: ArrayLike<number>, n: number): number[] {
+  if (n <= 0) return [];
+  if (n > 32) {
+    const ids = Array.from({ length: key.length }, (_, i) => i);
+    return ids.sort((a, b) => (key[b]! - key[a]!) || a - b).slice(0, n);
+  }
+  const top: number[] = []; // insertion into a short sorted list: O(V n)
+  for (let i = 0; i < key.length; i++) {
+    if (top.length === n && !(key[i]! > key[top[n - 1]!]!)) continue;
+    let j = Math.min(top.length, n - 1);
+    while (j > 0 && key[i]! > key[top[j - 1]!]!) j--;
+    top.splice(j, 0, i);
+    if (top.length > n) top.pop();
+  }
+  return top;
 }
 
-export function sampleRow(a: SampleRowArgs): SampleRowResult {
-  const V = a.logits.length;
-  const key = Float64Array.from(a.logits, (x) => (Number.isNaN(x) ? -Infinity : x));
-  const maxRaw = Math.max(...key);
-  let sumExp = 0;
-  for (const x of key) sumExp += Math.exp(x - maxRaw);
-  const logNorm = maxRaw + Math.log(sumExp);
-  const logprob = (id: number): number => key[id]! - logNorm;
-  const rawOrder = descendingOrder(key);
-  const topIds = rawOrder.slice(0, a.numTopLogprobs);
-  const topLogprobs = topIds.map(logprob);
-  const temperature = Math.fround(a.temperature);
+/** The tokens a sampling row keeps and their weights exp(s - s_max), ascending ids. */
+export interface KeptSet {
+  ids: number[];
+  weights: number[];
+  mass: number;
+  /** Membership sits within rounding of a top-p or min-p boundary. */
+  ambiguous: boolean;
+}
 
-  if (!(temperature > 0)) {
-    const token = rawOrder[0]!;
-    return { token, logprob: logprob(token), topIds, topLogprobs, kept: [token], ambiguous: false };
+/**
+ * The kept set of a sampling row (temperature > 0) as ops.h states it: thresholds on s = logits / T,
+ * every tie with a threshold kept. Null when s has no finite maximum (the draw is then the lowest id
+ * holding the maximum).
+ */
+export function keptSet(logits: ArrayLike<number>, temperatureArg: number, topK: number, topPArg: number, minPArg: number): KeptSet | null {
+  const V = logits.length;
+  const temperature = Math.fround(temperatureArg);
+  const scaled = new Float64Array(V);
+  let sMax = -Infinity;
+  for (let i = 0; i < V; i++) {
+    const x = logits[i]!;
+    scaled[i] = Number.isNaN(x) ? -Infinity : Math.fround(x / temperature); // f32 division
+    sMax = Math.max(sMax, scaled[i]!);
   }
-
-  const scaled = Float64Array.from(key, (x) => Math.fround(x / temperature)); // f32 division
-  const order = descendingOrder(scaled);
-  const weights = order.map((id) => Math.exp(scaled[id]! - scaled[order[0]!]!));
+  if (!Number.isFinite(sMax)) return null;
+  const weights = new Float64Array(V);
+  for (let i = 0; i < V; i++) weights[i] = Math.exp(scaled[i]! - sMax);
   let ambiguous = false;
 
-  const k = a.topK > 0 ? Math.min(a.topK, V) : V;
-  let topKMass = 0;
-  for (let r = 0; r < k; r++) topKMass += weights[r]!;
+  // Top-k: the k-th largest scaled logit; every token tied with it stays.
+  let threshold = -Infinity;
+  const topP = Math.fround(topPArg);
+  // The values in descending order (a weight is a function of its value, so this is all top-p needs).
+  const sorted = (topK > 0 && topK < V) || topP < 1 ? Float64Array.from(scaled).sort().reverse() : new Float64Array(0);
+  if (topK > 0 && topK < V) threshold = sorted[topK - 1]!;
 
-  let numKept = k;
-  const topP = Math.fround(a.topP);
+  // Top-p over the top-k set: the first group of equal values (descending) at which the cumulative
+  // mass reaches top_p of the set's mass. The group before it and the group itself must both be
+  // clear of that target (the first group is kept whatever the mass).
   if (topP < 1) {
+    let topKMass = 0;
+    for (let i = 0; i < V; i++) if (scaled[i]! >= threshold) topKMass += weights[i]!;
+    const target = topP * topKMass;
     let cumulative = 0;
-    for (let r = 0; r < k; r++) {
-      cumulative += weights[r]! / topKMass;
-      if (Math.abs(cumulative - topP) < BOUNDARY_MARGIN) ambiguous = true;
-      if (cumulative >= topP) {
-        numKept = r + 1;
+    for (let r = 0; r < V; ) {
+      const value = sorted[r]!;
+      if (value < threshold) break;
+      const before = cumulative;
+      for (; r < V && sorted[r]! === value; r++) cumulative += Math.exp(value - sMax);
+      if (target > 0 && Math.abs(cumulative - target) < MASS_MARGIN * topKMass) ambiguous = true;
+      if (before > 0 && Math.abs(before - target) < MASS_MARGIN * topKMass) ambiguous = true;
+      if (cumulative >= target) {
+        threshold = value;
         break;
       }
     }
   }
-  const minP = Math.fround(a.minP);
-  let kept = 1;
-  while (kept < numKept && weights[kept]! >= minP) kept++;
-  for (let r = 1; r < numKept; r++) if (Math.abs(weights[r]! - minP) < BOUNDARY_MARGIN * Math.max(minP, 1e-30)) ambiguous = true;
+  threshold = Math.min(threshold, sMax);
 
-  let keptMass = 0;
-  for (let r = 0; r < kept; r++) keptMass += weights[r]!;
-  const target = udUniform(a.seed, a.counter) * keptMass;
-  let cumulative = 0;
-  let chosen = kept - 1;
-  for (let r = 0; r < kept; r++) {
-    cumulative += weights[r]!;
-    if (Math.abs(target - cumulative) < BOUNDARY_MARGIN * keptMass) ambiguous = true;
-    if (target < cumulative) {
-      chosen = r;
-      break;
+  // Min-p (weight = p / p_max >= min_p); the most likely tokens always stay.
+  const minP = minPArg > 0 ? Math.fround(minPArg) : 0;
+  const kept: KeptSet = { ids: [], weights: [], mass: 0, ambiguous };
+  for (let i = 0; i < V; i++) {
+    let keep = scaled[i] === sMax;
+    if (!keep && scaled[i]! >= threshold) {
+      if (minP > 0 && Math.abs(weights[i]! - minP) < WEIGHT_MARGIN * minP) kept.ambiguous = true;
+      keep = weights[i]! >= minP;
+    }
+    if (keep) {
+      kept.ids.push(i);
+      kept.weights.push(weights[i]!);
+      kept.mass += weights[i]!;
     }
   }
-  const token = order[chosen]!;
-  return { token, logprob: logprob(token), topIds, topLogprobs, kept: order.slice(0, kept), ambiguous };
+  return kept;
+}
+
+/**
+ * Inverse CDF over a kept set in ascending id order. `ambiguous`: the target lies within rounding of
+ * an end of the drawn token's interval [before, cumulative).
+ */
+export function drawFromKept(kept: KeptSet, u: number): { token: number; ambiguous: boolean } {
+  const target = u * kept.mass;
+  let cumulative = 0;
+  for (let j = 0; j < kept.ids.length; j++) {
+    const before = cumulative;
+    cumulative += kept.weights[j]!;
+    if (target < cumulative) {
+      const ambiguous = (before > 0 && target - before < MASS_MARGIN * kept.mass) || cumulative - target < MASS_MARGIN * kept.mass;
+      return { token: kept.ids[j]!, ambiguous };
+    }
+  }
+  return { token: kept.ids[kept.ids.length - 1]!, ambiguous: true }; // only through rounding
+}
+
+/** One row of UD_OP_SAMPLE as ops.h states it. */
+export function sampleRow(a: SampleRowArgs): SampleRowResult {
+  const key = new Float64Array(a.logits.length);
+  let maxRaw = -Infinity;
+  for (let i = 0; i < key.length; i++) {
+    key[i] = Number.isNaN(a.logits[i]!) ? -Infinity : a.logits[i]!;
+    maxRaw = Math.max(maxRaw, key[i]!);
+  }
+  let sumExp = 0;
+  for (const x of key) sumExp += Math.exp(x - maxRaw);
+  const logNorm = maxRaw + Math.log(sumExp);
+  const logprob = (id: number): number => key[id]! - logNorm;
+  const topIds = topByKey(key, a.numTopLogprobs);
+  const topLogprobs = topIds.map(logprob);
+  const result = (token: number, kept: number[], ambiguous: boolean): SampleRowResult => ({ token, logprob: logprob(token), topIds, topLogprobs, kept, ambiguous });
+
+  if (!(Math.fround(a.temperature) > 0)) {
+    const token = key.indexOf(maxRaw); // greedy: the lowest id on ties
+    return result(token, [token], false);
+  }
+  const kept = keptSet(a.logits, a.temperature, a.topK, a.topP, a.minP);
+  if (!kept) {
+    // No finite maximum of s (all -inf, or x / T overflowed): the lowest id holding the maximum s.
+    const t = Math.fround(a.temperature);
+    const s = Array.from(key, (x) => Math.fround(x / t));
+    const token = s.indexOf(s.reduce((m, x) => Math.max(m, x), -Infinity));
+    return result(token, [token], false);
+  }
+  const draw = drawFromKept(kept, udUniform(a.seed, a.counter));
+  return result(draw.token, kept.ids, kept.ambiguous || draw.ambiguous);
 }
 
 /** The kept set's renormalised probabilities (for distribution checks), keyed by token id. */
@@ -379,7 +467,7 @@ export function keptDistribution(logits: Float32Array, temperature: number, topK
   const result = sampleRow({ logits, temperature, topK, topP, minP, seed: 0n, counter: 0, numTopLogprobs: 0 });
   const t = Math.fround(temperature);
   const scaled = result.kept.map((id) => Math.fround(logits[id]! / t));
-  const max = Math.max(...scaled);
+  const max = scaled.reduce((m, x) => Math.max(m, x), -Infinity);
   const weights = scaled.map((s) => Math.exp(s - max));
   const total = weights.reduce((p, w) => p + w, 0);
   return new Map(result.kept.map((id, i) => [id, weights[i]! / total]));
