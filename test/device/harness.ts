@@ -3,7 +3,7 @@
  * the tolerance table, and a closeness check whose failure message points at the worst element.
  */
 import { expect } from 'vitest';
-import type { OpTensor } from '../../src/device/binding.ts';
+import type { NativeDevice, OpCall, OpTensor } from '../../src/device/binding.ts';
 import type { DType, HostArray } from '../../src/device/program.ts';
 import { decode, encode, type FloatDType } from './reference.ts';
 
@@ -52,6 +52,12 @@ export class Rng {
 // The loosest float dtype an op touches (inputs, intermediates it rounds to, its output) decides.
 // For f32 the absolute part grows with the square root of the length of the sums behind each
 // element (rounding error of an f32 accumulation); for 16-bit dtypes the final rounding dominates.
+//
+// GPUs (cuda) are held to the same table: a bf16 result may differ from the exact value by about two
+// bf16 ulps (2^-7 relative each: one rounding of an f32 intermediate that lands on the other side of a
+// tie, one of the output), which rtol = atol = 1.6e-2 covers; f16 likewise with 2e-3. f32 operands
+// are f32 arithmetic (f32 accumulation in any order), not TF32 or bf16 tensor-core math: a kernel that
+// computes f32 operands in reduced precision must say it does not support them (supportsOp).
 
 export interface Tolerance {
   rtol: number;
@@ -158,4 +164,34 @@ export function asFloat32(data: HostArray | null | undefined): Float32Array {
 export function dtypePairs(): [FloatDType, FloatDType][] {
   const all: FloatDType[] = ['f32', 'bf16', 'f16'];
   return all.flatMap((a) => all.map((b) => [a, b] as [FloatDType, FloatDType]));
+}
+
+/**
+ * Two backends' results are each within `tol` of the exact value, hence within twice it of each other.
+ */
+export function betweenBackends(tol: Tolerance): Tolerance {
+  return { rtol: 2 * tol.rtol, atol: 2 * tol.atol };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel variants (ops.h `variant`, matmul and attention): 0 = the backend's choice, k > 0 = the k-th
+// kernel of its ladder. A backend without that variant says so through supportsOp.
+
+/** No backend has this many kernels for one op: a backend that accepts it ignores `variant`. */
+const NONSENSE_VARIANT = 1 << 20;
+const MAX_VARIANT = 16;
+
+export function withVariant(call: OpCall, variant: number): OpCall {
+  return { ...call, params: { ...call.params, variant } };
+}
+
+/**
+ * The variants to run `call` with: 0, then every k in 1..16 the backend supports for these dtypes and
+ * this shape. A backend that ignores `variant` (it accepts a nonsense one, like cpu) has only 0.
+ */
+export function variantsOf(device: NativeDevice, call: OpCall): number[] {
+  if (device.supportsOp(withVariant(call, NONSENSE_VARIANT))) return [0];
+  const variants = [0];
+  for (let v = 1; v <= MAX_VARIANT; v++) if (device.supportsOp(withVariant(call, v))) variants.push(v);
+  return variants;
 }

@@ -19,6 +19,18 @@ function f32(values: number[]): Float32Array {
   return Float32Array.from(values);
 }
 
+/** The executor's record of graph steps (native Program.graphStats(); diagnostics, not in NativeProgram). */
+interface GraphStats {
+  enabled: boolean;
+  captured: number;
+  replayed: number;
+  eager: number;
+  error: string | null;
+}
+function graphStats(program: NativeProgram): GraphStats {
+  return (program as unknown as { graphStats(): GraphStats }).graphStats();
+}
+
 describeEachBackend('program executor', (backend) => {
   let device: NativeDevice;
   let dir: string;
@@ -92,6 +104,40 @@ describeEachBackend('program executor', (backend) => {
       }
     });
 
+    it('gives the same results for steps that ask for graphs (warm-up, capture, replays) as for eager steps', async () => {
+      const rng = new Rng(72);
+      const numTop = 2;
+      const rows = [{ temperature: 0, seed: 5n, counter: 0 }, { temperature: 0.8, seed: 99n, counter: 3 }, { temperature: 0, seed: 0n, counter: 0 }];
+      const before = graphStats(program);
+      for (let i = 0; i < 5; i++) {
+        // The same dims every time, new inputs: the 1st graph step warms up, the 2nd captures, the rest replay.
+        const ids = Array.from({ length: 6 }, () => rng.int(0, TINY.vocab));
+        const req = request(ids, [1, 3, 5], rows.map((r) => ({ ...r, counter: r.counter + i })), numTop);
+        const viaGraph = await program.step({ ...req, graph: true });
+        const eager = await program.step(req);
+        for (const name of ['sampled_ids', 'top_ids']) expect(Array.from(asInt32(viaGraph[name])), `${name}, graph step ${i}`).toEqual(Array.from(asInt32(eager[name])));
+        for (const name of ['logits', 'sampled_logprobs', 'top_logprobs']) {
+          expectClose(asFloat32(viaGraph[name]), asFloat32(eager[name]), { rtol: 1e-6, atol: 1e-6 }, `${name}, graph step ${i}`);
+        }
+        const expected = predict(ids, [1, 3, 5], rows.map((r) => ({ ...r, counter: r.counter + i })), numTop);
+        expectClose(asFloat32(viaGraph['logits']), expected.logits, tolerance(['bf16'], TINY.hidden), `logits, graph step ${i}`);
+      }
+      // Other dims in between: a warm-up of their own, and the first graph keeps replaying.
+      await program.step({ ...request([1, 2], [1], [rows[0]!], 0), graph: true });
+      await program.step({ ...request(Array.from({ length: 6 }, () => 1), [1, 3, 5], rows, numTop), graph: true });
+      const after = graphStats(program);
+      if (device.info().supportsGraphs) {
+        expect(after.error, 'graph capture failed').toBeNull();
+        expect(after.enabled).toBe(true);
+        expect(after.captured - before.captured).toBe(1);
+        expect(after.replayed - before.replayed).toBe(5);
+        expect(after.eager - before.eager).toBe(2);
+      } else {
+        expect(after.enabled).toBe(false);
+        expect(after.eager - before.eager).toBe(7);
+      }
+    });
+
     it('reports device memory by role', () => {
       const usage = program.memoryUsage();
       const { vocab, hidden } = TINY;
@@ -146,21 +192,24 @@ describeEachBackend('program executor', (backend) => {
     const slotOf = (seq: number, position: number): number => tables[seq * 3 + Math.floor(position / blockSize)]! * blockSize + (position % blockSize);
     // Step 1: seq 0 prefills positions 0..4; seq 1 computes position 1 only, so it also reads
     // position 0, which nobody wrote: zeroed state. Step 2: one decode token each.
-    const plan = [
+    // Tokens are [sequence, position]; sequence -1 is a padding row (slot -1).
+    type Plan = { tokens: number[][]; seqLens: number[]; queryStartLoc: number[] }[];
+    const plan: Plan = [
       { tokens: [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [1, 1]], seqLens: [5, 2], queryStartLoc: [0, 5, 6] },
       { tokens: [[0, 5], [1, 2]], seqLens: [6, 3], queryStartLoc: [0, 1, 2] },
     ];
-    const rng = new Rng(81);
-    const qkvs = plan.map((p) => Float32Array.from(rng.normals(p.tokens.length * (numHeads + 2 * numKvHeads) * headDim)));
+    const qkvsFor = (steps: Plan, rng: Rng) =>
+      steps.map((p) => Float32Array.from(rng.normals(p.tokens.length * (numHeads + 2 * numKvHeads) * headDim)));
+    const qkvs = qkvsFor(plan, new Rng(81));
 
-    function stepRequest(i: number): StepRequest {
-      const p = plan[i]!;
+    function stepRequest(i: number, steps = plan, qkvList = qkvs): StepRequest {
+      const p = steps[i]!;
       return {
         dims: { numTokens: p.tokens.length, numSeqs: 2, maxBlocksPerSeq: 3 },
         inputs: {
-          qkv: qkvs[i]!,
-          positions: Int32Array.from(p.tokens, ([, pos]) => pos!),
-          slot_mapping: Int32Array.from(p.tokens, ([seq, pos]) => slotOf(seq!, pos!)),
+          qkv: qkvList[i]!,
+          positions: Int32Array.from(p.tokens, ([seq, pos]) => (seq! < 0 ? 0 : pos!)),
+          slot_mapping: Int32Array.from(p.tokens, ([seq, pos]) => (seq! < 0 ? -1 : slotOf(seq!, pos!))),
           block_tables: Int32Array.from(tables),
           seq_lens: Int32Array.from(p.seqLens),
           query_start_loc: Int32Array.from(p.queryStartLoc),
@@ -168,14 +217,14 @@ describeEachBackend('program executor', (backend) => {
       };
     }
 
-    function expectedOutputs(): Float64Array[] {
+    function expectedOutputs(steps = plan, qkvList = qkvs): Float64Array[] {
       const cacheSize = numBlocks * blockSize * numKvHeads * headDim;
       const kCache = new Float64Array(cacheSize);
       const vCache = new Float64Array(cacheSize);
-      return plan.map((p, i) => {
-        const req = stepRequest(i).inputs;
+      return steps.map((p, i) => {
+        const req = stepRequest(i, steps, qkvList).inputs;
         const q = ref.ropeKvWrite({
-          qkv: Float64Array.from(qkvs[i]!), positions: req['positions'] as Int32Array, invFreq: Float32Array.from({ length: headDim / 2 }, (_, j) => 1 / Math.pow(10000, (2 * j) / headDim)),
+          qkv: Float64Array.from(qkvList[i]!), positions: req['positions'] as Int32Array, invFreq: Float32Array.from({ length: headDim / 2 }, (_, j) => 1 / Math.pow(10000, (2 * j) / headDim)),
           slotMapping: req['slot_mapping'] as Int32Array, numHeads, numKvHeads, headDim, rotaryDim: headDim, kCache, vCache,
         });
         return ref.attention({
@@ -195,6 +244,33 @@ describeEachBackend('program executor', (backend) => {
           const out = await program.step(stepRequest(i));
           expectClose(asFloat32(out['attn_out']), expected[i]!, tolerance(['f32'], 8), `step ${i}`);
         }
+      } finally {
+        program.dispose();
+      }
+    });
+
+    it('replays captured decode steps with new inputs against the persistent cache (graph: true)', async () => {
+      // A prompt step, then three decode steps of the same dims: warm-up, capture, replay. The last one
+      // has a padding row (slot -1, an idle sequence), as padded graph buckets do.
+      const graphPlan: Plan = [
+        plan[0]!,
+        { tokens: [[0, 5], [1, 2]], seqLens: [6, 3], queryStartLoc: [0, 1, 2] },
+        { tokens: [[0, 6], [1, 3]], seqLens: [7, 4], queryStartLoc: [0, 1, 2] },
+        { tokens: [[0, 7], [-1, 0]], seqLens: [8, 0], queryStartLoc: [0, 1, 2] },
+      ];
+      const graphQkvs = qkvsFor(graphPlan, new Rng(82));
+      const program = await device.createProgram(kvProgram());
+      try {
+        const expected = expectedOutputs(graphPlan, graphQkvs);
+        const rowLen = numHeads * headDim;
+        for (let i = 0; i < graphPlan.length; i++) {
+          const out = asFloat32((await program.step({ ...stepRequest(i, graphPlan, graphQkvs), graph: i > 0 }))['attn_out']);
+          // Rows of an idle sequence are left as they were: compare the active ones.
+          const active = graphPlan[i]!.tokens.filter(([seq]) => seq! >= 0).length;
+          expectClose(out.subarray(0, active * rowLen), expected[i]!.subarray(0, active * rowLen), tolerance(['f32'], 8), `graph step ${i}`);
+        }
+        const stats = graphStats(program);
+        if (device.info().supportsGraphs) expect(stats).toMatchObject({ enabled: true, captured: 1, replayed: 2, eager: 1, error: null });
       } finally {
         program.dispose();
       }
@@ -274,6 +350,17 @@ describeEachBackend('program executor', (backend) => {
       await expect(device.createProgram(spec)).rejects.toThrow(/2 elements are not whole rows of 3/);
     });
 
+    it('rejects a program larger than the free device memory before allocating any of it', async () => {
+      const spec = base();
+      spec.tensors.push({ name: 'huge', dtype: 'f32', shape: [1 << 22, 1 << 22], role: 'state' }); // 64 TiB
+      const rejection = expect(device.createProgram(spec)).rejects;
+      await rejection.toThrow(/program needs 65536\.\d\d GiB of device memory \(weights 0\.00, state 65536\.00, .*\), device '.+' has \d+\.\d\d GiB free of \d+\.\d\d GiB/);
+      await expect(device.createProgram(spec)).rejects.toMatchObject({ code: 'UD_ERR_OUT_OF_MEMORY' });
+      const program = await device.createProgram(base());
+      expect(Array.from(asFloat32((await program.step({ dims: { n: 1 }, inputs: { x: f32([1, 1, 1]) } }))['y']))).toEqual([6, 15]);
+      program.dispose();
+    });
+
     it('dispose is idempotent and later steps reject', async () => {
       const program = await device.createProgram(base());
       const pending = program.step({ dims: { n: 1 }, inputs: { x: f32([1, 1, 1]) } });
@@ -288,7 +375,9 @@ describeEachBackend('program executor', (backend) => {
 
   it('does not block the event loop while a large step runs', async () => {
     const [tokens, k, n] = [384, 1024, 2048];
-    const program = await device.createProgram({
+    // `repeats` times x -> h -> y (then y -> h -> y again): one pair is long enough on a CPU; a GPU
+    // runs it in well under a millisecond, so the step is lengthened until it takes ~100 ms.
+    const build = (repeats: number) => device.createProgram({
       dims: { numTokens: tokens },
       tensors: [
         { name: 'x', dtype: 'f32', shape: ['numTokens', k], role: 'input' },
@@ -297,13 +386,27 @@ describeEachBackend('program executor', (backend) => {
         { name: 'w2', dtype: 'f32', shape: [k, n], role: 'weight', init: { kind: 'random', seed: 2, std: 0.02 } },
         { name: 'y', dtype: 'f32', shape: ['numTokens', k], role: 'output' },
       ],
-      ops: [
-        { op: 'matmul', src: ['x', 'w', null], dst: ['h'] },
-        { op: 'matmul', src: ['h', 'w2', null], dst: ['y'] },
-      ],
+      ops: Array.from({ length: repeats }, (_, r) => [
+        { op: 'matmul' as const, src: [r === 0 ? 'x' : 'y', 'w', null], dst: ['h'] },
+        { op: 'matmul' as const, src: ['h', 'w2', null], dst: ['y'] },
+      ]).flat(),
     });
+    const x = Float32Array.from(new Rng(91).normals(tokens * k));
+    const run = (p: NativeProgram) => p.step({ dims: { numTokens: tokens }, inputs: { x } });
+    let repeats = 1;
+    let program = await build(repeats);
+    await run(program); // warm-up: one-time costs (a GPU loads its kernels) are not the step's
+    for (let round = 0; round < 4; round++) {
+      const start = performance.now();
+      await run(program);
+      const once = performance.now() - start;
+      if (once >= 60 || repeats >= 4000) break;
+      program.dispose();
+      repeats = Math.min(4000, Math.ceil((repeats * 100) / Math.max(once, 0.05)));
+      program = await build(repeats);
+      await run(program);
+    }
     try {
-      const x = Float32Array.from(new Rng(91).normals(tokens * k));
       let ticks = 0;
       const timer = setInterval(() => ticks++, 1);
       const start = performance.now();

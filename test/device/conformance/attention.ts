@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { NativeDevice, OpCall, OpTensor } from '../../../src/device/binding.ts';
-import { decodeFloat, dtypePairs, expectClose, i32Tensor, poisoned, randomFloatTensor, Rng, tolerance } from '../harness.ts';
+import { decodeFloat, dtypePairs, expectClose, i32Tensor, poisoned, randomFloatTensor, Rng, tolerance, variantsOf, withVariant } from '../harness.ts';
 import * as ref from '../reference.ts';
 import type { FloatDType } from '../reference.ts';
 
@@ -26,6 +26,19 @@ interface Batch {
 // Order mixes kinds: decode (1 row, 20 cached), fresh prompt (7), idle (seq_len 0 with 2 rows),
 // chunked prefill (5 new rows after 8 cached).
 const MIXED: Omit<Batch, 'blockSize'> = { queryLens: [1, 7, 2, 5], seqLens: [20, 7, 0, 13], numTokens: 17 };
+
+// Long contexts for GPU kernels (64-key tiles, split-KV decode, 64-row prefill tiles): a decode row
+// over 517 positions, a one-token prompt, a 70-row prompt chunk after 60 cached, an idle sequence,
+// 3 rows after 997 cached, and padding rows.
+const LONG: Omit<Batch, 'blockSize'> = { queryLens: [1, 1, 70, 2, 3], seqLens: [517, 1, 130, 0, 1000], numTokens: 80 };
+// Real head dims with GQA ratios 8, 7 (Qwen2.5-0.5B's 14/2), 1 and 4 (Llama 3 8B's 32/8 with fewer heads).
+const LONG_CONFIGS: [number, number, number][] = [
+  [8, 1, 128],
+  [14, 2, 64],
+  [4, 4, 128],
+  [8, 2, 64],
+];
+const LONG_DTYPES: [FloatDType, FloatDType][] = [['bf16', 'bf16'], ['f16', 'f16'], ['f32', 'f32'], ['bf16', 'f32']];
 
 interface BatchTensors {
   queryStartLoc: Int32Array;
@@ -75,6 +88,21 @@ function attentionCall(
   };
 }
 
+/** Active rows close to the reference; rows of no active sequence still hold the NaN poison. */
+function expectRows(
+  out: Float64Array, expected: Float64Array, rowLen: number, numTokens: number, untouchedRows: number[],
+  tol: ReturnType<typeof tolerance>, label: string,
+): void {
+  for (let t = 0; t < numTokens; t++) {
+    const row = out.subarray(t * rowLen, (t + 1) * rowLen);
+    if (untouchedRows.includes(t)) {
+      expect(row.every(Number.isNaN), `${label}: row ${t} belongs to no active sequence and must stay untouched`).toBe(true);
+    } else {
+      expectClose(row, expected.subarray(t * rowLen, (t + 1) * rowLen), tol, `${label} row ${t}`);
+    }
+  }
+}
+
 export function defineAttentionTests(getDevice: () => NativeDevice): void {
   describe('attention', () => {
     it.for(dtypePairs())('q/out %s, cache %s: mixed prompt/decode/chunked rows, every GQA ratio', ([dtype, cacheDtype], ctx) => {
@@ -89,22 +117,70 @@ export function defineAttentionTests(getDevice: () => NativeDevice): void {
           const params = { numHeads, numKvHeads, headDim, blockSize, scale: 1 / Math.sqrt(headDim) };
           const call = attentionCall(q.tensor, kCache.tensor, vCache.tensor, layout, MIXED.seqLens, dtype, params);
           if (!getDevice().supportsOp(call)) return ctx.skip();
-          const out = decodeFloat(dtype, getDevice().runOp(call)[0]);
           const rowLen = numHeads * headDim;
           const expected = ref.attention({
             q: q.values, kCache: kCache.values, vCache: vCache.values, blockTables: layout.blockTables,
             maxBlocksPerSeq: layout.maxBlocksPerSeq, seqLens: Int32Array.from(MIXED.seqLens),
             queryStartLoc: layout.queryStartLoc, ...params, out: new Float64Array(MIXED.numTokens * rowLen),
           });
-          const label = `attention bs=${blockSize} H=${numHeads} KV=${numKvHeads} D=${headDim}`;
-          const tol = tolerance([dtype, cacheDtype], headDim);
-          for (let t = 0; t < MIXED.numTokens; t++) {
-            const row = out.subarray(t * rowLen, (t + 1) * rowLen);
-            if (layout.untouchedRows.includes(t)) {
-              expect(row.every(Number.isNaN), `${label}: row ${t} belongs to no active sequence and must stay untouched`).toBe(true);
-            } else {
-              expectClose(row, expected.subarray(t * rowLen, (t + 1) * rowLen), tol, `${label} row ${t}`);
-            }
+          for (const variant of variantsOf(getDevice(), call)) {
+            const out = decodeFloat(dtype, getDevice().runOp(withVariant(call, variant))[0]);
+            const label = `attention bs=${blockSize} H=${numHeads} KV=${numKvHeads} D=${headDim} (variant ${variant})`;
+            expectRows(out, expected, rowLen, MIXED.numTokens, layout.untouchedRows, tolerance([dtype, cacheDtype], headDim), label);
+          }
+        }
+      }
+    });
+
+    it.for(LONG_DTYPES)('q/out %s, cache %s: long contexts, real head dims, every variant', ([dtype, cacheDtype], ctx) => {
+      const rng = new Rng(54);
+      const blockSize = 16;
+      for (const [numHeads, numKvHeads, headDim] of LONG_CONFIGS) {
+        const layout = layoutBatch(rng, { ...LONG, blockSize });
+        const q = randomFloatTensor(rng, dtype, [LONG.numTokens, numHeads, headDim]);
+        const cacheShape = [layout.numBlocks, blockSize, numKvHeads, headDim];
+        const kCache = randomFloatTensor(rng, cacheDtype, cacheShape);
+        const vCache = randomFloatTensor(rng, cacheDtype, cacheShape);
+        const params = { numHeads, numKvHeads, headDim, blockSize, scale: 1 / Math.sqrt(headDim) };
+        const call = attentionCall(q.tensor, kCache.tensor, vCache.tensor, layout, LONG.seqLens, dtype, params);
+        if (!getDevice().supportsOp(call)) return ctx.skip();
+        const rowLen = numHeads * headDim;
+        const expected = ref.attention({
+          q: q.values, kCache: kCache.values, vCache: vCache.values, blockTables: layout.blockTables,
+          maxBlocksPerSeq: layout.maxBlocksPerSeq, seqLens: Int32Array.from(LONG.seqLens),
+          queryStartLoc: layout.queryStartLoc, ...params, out: new Float64Array(LONG.numTokens * rowLen),
+        });
+        for (const variant of variantsOf(getDevice(), call)) {
+          const out = decodeFloat(dtype, getDevice().runOp(withVariant(call, variant))[0]);
+          const label = `attention long H=${numHeads} KV=${numKvHeads} D=${headDim} (variant ${variant})`;
+          expectRows(out, expected, rowLen, LONG.numTokens, layout.untouchedRows, tolerance([dtype, cacheDtype], headDim), label);
+        }
+      }
+    });
+
+    it('decode-only batches (one row per sequence, as graph-captured decode steps are), every variant', () => {
+      const rng = new Rng(55);
+      const batch = { queryLens: [1, 1, 1, 1, 1], seqLens: [1, 16, 17, 300, 0], numTokens: 5, blockSize: 16 };
+      for (const [numHeads, numKvHeads, headDim] of [[8, 1, 128], [14, 2, 64]] as [number, number, number][]) {
+        for (const dtype of ['bf16', 'f16'] as FloatDType[]) {
+          const layout = layoutBatch(rng, batch);
+          const q = randomFloatTensor(rng, dtype, [batch.numTokens, numHeads, headDim]);
+          const cacheShape = [layout.numBlocks, batch.blockSize, numKvHeads, headDim];
+          const kCache = randomFloatTensor(rng, dtype, cacheShape);
+          const vCache = randomFloatTensor(rng, dtype, cacheShape);
+          const params = { numHeads, numKvHeads, headDim, blockSize: batch.blockSize, scale: 1 / Math.sqrt(headDim) };
+          const call = attentionCall(q.tensor, kCache.tensor, vCache.tensor, layout, batch.seqLens, dtype, params);
+          if (!getDevice().supportsOp(call)) continue;
+          const rowLen = numHeads * headDim;
+          const expected = ref.attention({
+            q: q.values, kCache: kCache.values, vCache: vCache.values, blockTables: layout.blockTables,
+            maxBlocksPerSeq: layout.maxBlocksPerSeq, seqLens: Int32Array.from(batch.seqLens),
+            queryStartLoc: layout.queryStartLoc, ...params, out: new Float64Array(batch.numTokens * rowLen),
+          });
+          for (const variant of variantsOf(getDevice(), call)) {
+            const out = decodeFloat(dtype, getDevice().runOp(withVariant(call, variant))[0]);
+            const label = `attention decode ${dtype} H=${numHeads} KV=${numKvHeads} D=${headDim} (variant ${variant})`;
+            expectRows(out, expected, rowLen, batch.numTokens, layout.untouchedRows, tolerance([dtype], headDim), label);
           }
         }
       }

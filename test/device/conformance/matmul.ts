@@ -1,7 +1,10 @@
-/** matmul: y = x · Wᵀ (+ bias) for every dtype combination, tails in every dimension. */
-import { describe, it } from 'vitest';
+/**
+ * matmul: y = x · Wᵀ (+ bias) for every dtype combination, tails in every dimension, through every
+ * kernel variant the backend has (ops.h `variant`), plus shapes at GPU tile sizes.
+ */
+import { describe, expect, it } from 'vitest';
 import type { NativeDevice, OpCall } from '../../../src/device/binding.ts';
-import { decodeFloat, expectClose, poisoned, randomFloatTensor, Rng, tolerance } from '../harness.ts';
+import { decodeFloat, expectClose, poisoned, randomFloatTensor, Rng, tolerance, variantsOf, withVariant } from '../harness.ts';
 import * as ref from '../reference.ts';
 import { FLOAT_DTYPES, type FloatDType } from '../reference.ts';
 
@@ -15,6 +18,34 @@ const SHAPES: [number, number, number][] = [
   [69, 67, 45],
   [130, 40, 70],
 ];
+
+// [M, K, N] around the tiles of GPU kernels (64/128-row tiles, 64-deep K steps, split-K decode):
+// a long-K decode row, a few rows, N past 1024, M and N one past a 128 tile, exact tiles, and a K
+// that is not a multiple of 8 (no 16-byte rows).
+const TILE_SHAPES: [number, number, number][] = [
+  [1, 4096, 96],
+  [4, 1536, 200],
+  [16, 512, 1030],
+  [129, 264, 257],
+  [256, 256, 256],
+  [65, 1003, 130],
+];
+// The combinations models use (bf16 and f16 activations, f32 logits) and plain f32.
+const TILE_COMBOS: [FloatDType, FloatDType, FloatDType][] = [
+  ['bf16', 'bf16', 'bf16'],
+  ['bf16', 'bf16', 'f32'],
+  ['f16', 'f16', 'f16'],
+  ['f32', 'f32', 'f32'],
+  ['f32', 'bf16', 'f32'],
+];
+
+function runVariants(device: NativeDevice, call: OpCall, expected: ArrayLike<number>, dtypes: FloatDType[], k: number, label: string): void {
+  const yDtype = call.dst[0]!.dtype;
+  for (const variant of variantsOf(device, call)) {
+    const [y] = device.runOp(withVariant(call, variant));
+    expectClose(decodeFloat(yDtype, y), expected, tolerance(dtypes, k), `${label} (variant ${variant})`);
+  }
+}
 
 export function defineMatmulTests(getDevice: () => NativeDevice): void {
   describe('matmul', () => {
@@ -34,12 +65,38 @@ export function defineMatmulTests(getDevice: () => NativeDevice): void {
             dst: [poisoned(yDtype, [m, n])],
           };
           if (!getDevice().supportsOp(call)) return ctx.skip();
-          const [y] = getDevice().runOp(call);
           const expected = ref.matmul(x.values, w.values, bias ? bias.values : null, m, n, k);
-          expectClose(decodeFloat(yDtype, y), expected, tolerance([xDtype, wDtype, yDtype], k),
+          runVariants(getDevice(), call, expected, [xDtype, wDtype, yDtype], k,
             `matmul [${m}, ${k}] x [${n}, ${k}]${withBias ? ' + bias' : ''}`);
         }
       }
+    });
+
+    it.for(TILE_COMBOS)('x %s, W %s -> y %s at GPU tile sizes, every variant', ([xDtype, wDtype, yDtype], ctx) => {
+      const rng = new Rng(23);
+      for (const [m, k, n] of TILE_SHAPES) {
+        const withBias = m % 2 === 1;
+        const x = randomFloatTensor(rng, xDtype, [m, k]);
+        const w = randomFloatTensor(rng, wDtype, [n, k]);
+        const bias = withBias ? randomFloatTensor(rng, wDtype, [n]) : null;
+        const call: OpCall = { op: 'matmul', src: [x.tensor, w.tensor, bias ? bias.tensor : null], dst: [poisoned(yDtype, [m, n])] };
+        if (!getDevice().supportsOp(call)) return ctx.skip();
+        const expected = ref.matmul(x.values, w.values, bias ? bias.values : null, m, n, k);
+        runVariants(getDevice(), call, expected, [xDtype, wDtype, yDtype], k, `matmul [${m}, ${k}] x [${n}, ${k}]${withBias ? ' + bias' : ''}`);
+      }
+    });
+
+    it('has variant 0 (the backend picks) and refuses variants it lacks', () => {
+      const rng = new Rng(24);
+      const call: OpCall = {
+        op: 'matmul',
+        src: [randomFloatTensor(rng, 'f32', [2, 8]).tensor, randomFloatTensor(rng, 'f32', [3, 8]).tensor, null],
+        dst: [poisoned('f32', [2, 3])],
+      };
+      expect(getDevice().supportsOp(withVariant(call, 0))).toBe(true);
+      const variants = variantsOf(getDevice(), call);
+      expect(variants[0]).toBe(0);
+      if (variants.length > 1) expect(getDevice().supportsOp(withVariant(call, 1 << 20))).toBe(false);
     });
 
     it('treats a 3-D x as [rows, rest]', () => {
