@@ -1,0 +1,200 @@
+// UD_OP_MATMUL on CUDA: y[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N]), accumulated in f32, the bias added in
+// f32 before the one rounding to y's dtype (kernels/cpu/matmul.cc is the reference).
+//
+// The ladder (`ud_matmul_params.variant`; numbers are stable, tests and benchmarks use them):
+//
+//   variant  file                   design                                          takes
+//   1        matmul_v1_simple.cuh   16×16 shared-memory tiles, f32 FMA, run-time    everything: any float dtypes
+//                                   dtype loads; one output per thread              (x, W, bias, y), any M, N, K
+//   2        matmul_v2_decode.cuh   decode stream: W read once with 16-byte loads,  x, W both bf16 or both f16;
+//                                   tensor cores on yᵀ = W·xᵀ, split-K in the block M <= 16; K % 8 == 0;
+//                                   and (small N) across blocks + ordered reduce    x, W 16-byte aligned
+//   3        matmul_v3_mma.cuh      mma.sync m16n8k16 + ldmatrix + cp.async,        x, W both bf16 or both f16;
+//                                   swizzled smem, 128×256 or 64×128 tiles, 3-4     K % 8 == 0; aligned x, W;
+//                                   stages, split-K for small grids                 y f32 or x's dtype; sm_80+
+//   4        matmul_v4_wgmma.cuh    Hopper: wgmma + TMA + mbarrier pipeline,        as 3, plus a CC 9.0 device
+//                                   producer + 2 consumer warpgroups, 128×256×64    and an sm_90a build
+//                                   (or 128×128×64) tiles
+//
+// Variants 1 and 2 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
+// fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
+// shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
+// else v2 for M <= 16, else v3 — or v4 for M >= kAutoWgmmaMinM when the environment variable
+// UPDRAFT_GEMM_WGMMA=1 is set (read once), until v4 has been validated on a GPU.
+// An explicitly requested variant that cannot take the op returns UD_ERR_UNSUPPORTED with the reason;
+// matmul_supports() gives the same answer without data (pointer alignment is only known at launch).
+//
+// Every launch only enqueues work on ctx.stream (capturable): no allocation, no synchronisation; split-K
+// partials go to ctx.workspace; the tensor maps of v4 are built on the host per launch and passed by
+// value. Results are deterministic: no atomics, every reduction in a fixed order.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "matmul.cuh"
+#include "matmul_common.cuh"
+#include "matmul_v1_simple.cuh"
+#include "matmul_v2_decode.cuh"
+#include "matmul_v3_mma.cuh"
+#include "matmul_v4_wgmma.cuh"
+
+namespace updraft::cuda {
+
+namespace {
+
+using matmul_detail::Problem;
+
+constexpr int kNumVariants = 4;
+constexpr int64_t kAutoWgmmaMinM = 128;
+
+std::string shape_string(const ud_tensor &t) {
+  std::string s = "[";
+  for (int i = 0; i < t.ndim; i++) {
+    if (i) s += ", ";
+    s += std::to_string(t.ne[i]);
+  }
+  return s + "]";
+}
+
+bool shape_ok(const ud_tensor &t) {
+  if (t.ndim < 1 || t.ndim > UD_MAX_DIMS) return false;
+  for (int i = 0; i < t.ndim; i++)
+    if (t.ne[i] < 0) return false;
+  return true;
+}
+
+// Operand checks, in the CPU kernel's order and wording ("matmul: src1 (W) [2, 4] should have rows of 3
+// elements"). Returns UD_OK and fills `p`, or the failure status with ctx.error set.
+// `with_data`: operands are real (launch) rather than dtype/shape descriptions (supports).
+ud_status describe(const ud_op &op, KernelContext &ctx, Problem &p) {
+  const ud_tensor &x = op.src[0], &w = op.src[1], &bias = op.src[2], &y = op.dst[0];
+  const char *names[4] = {"src0 (x)", "src1 (W)", "src2 (bias)", "dst0 (y)"};
+  const ud_tensor *tensors[4] = {&x, &w, &bias, &y};
+  if (op.n_src < 2 || op.n_dst < 1) return ctx.fail(UD_ERR_INVALID_ARGUMENT, "matmul: needs src0 (x), src1 (W) and dst0 (y)");
+  for (int i = 0; i < 4; i++) {
+    const ud_tensor &t = *tensors[i];
+    const bool optional = i == 2;
+    if (i == 2 && op.n_src < 3) continue;
+    if (!present(t)) {
+      if (optional) continue;
+      return ctx.fail(UD_ERR_INVALID_ARGUMENT, std::string("matmul: ") + names[i] + " is required");
+    }
+    if (!shape_ok(t))
+      return ctx.fail(UD_ERR_INVALID_ARGUMENT, std::string("matmul: ") + names[i] + " has an invalid shape " +
+                                                   shape_string(t));
+  }
+  for (int i = 0; i < 4; i++) {
+    const ud_tensor &t = *tensors[i];
+    if (i == 2 && op.n_src < 3) continue;
+    if (present(t) && !is_float_dtype(t.dtype))
+      return ctx.fail(UD_ERR_UNSUPPORTED, std::string("matmul: ") + names[i] + " must be f32, f16 or bf16, got " +
+                                              dtype_name(t.dtype));
+  }
+  const bool has_bias = op.n_src >= 3 && present(bias);
+  p.m = rows(x);
+  p.k = row_size(x);
+  p.n = rows(w);
+  if (row_size(w) != p.k)
+    return ctx.fail(UD_ERR_INVALID_ARGUMENT, "matmul: src1 (W) " + shape_string(w) + " should have rows of " +
+                                                 std::to_string(p.k) + " elements");
+  if (has_bias && numel(bias) != p.n)
+    return ctx.fail(UD_ERR_INVALID_ARGUMENT, "matmul: src2 (bias) " + shape_string(bias) + " should have " +
+                                                 std::to_string(p.n) + " elements");
+  if (rows(y) != p.m)
+    return ctx.fail(UD_ERR_INVALID_ARGUMENT, "matmul: dst0 (y) " + shape_string(y) + " should have " +
+                                                 std::to_string(p.m) + " rows");
+  if (row_size(y) != p.n)
+    return ctx.fail(UD_ERR_INVALID_ARGUMENT, "matmul: dst0 (y) " + shape_string(y) + " should have rows of " +
+                                                 std::to_string(p.n) + " elements");
+  p.x = x.data;
+  p.w = w.data;
+  p.bias = has_bias ? bias.data : nullptr;
+  p.y = y.data;
+  p.x_dtype = x.dtype;
+  p.w_dtype = w.dtype;
+  p.bias_dtype = has_bias ? bias.dtype : -1;
+  p.y_dtype = y.dtype;
+  return UD_OK;
+}
+
+bool wgmma_enabled_by_env() {
+  static const bool enabled = [] {
+    const char *v = std::getenv("UPDRAFT_GEMM_WGMMA");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
+
+bool variant_accepts(int variant, const Problem &p, std::string *why) {
+  switch (variant) {
+    case 1: return matmul_detail::v1_accepts(p, why);
+    case 2: return matmul_detail::v2_accepts(p, why);
+    case 3: return matmul_detail::v3_accepts(p, why);
+    case 4: return matmul_detail::v4_accepts(p, why);
+    default:
+      if (why) *why = "matmul has variants 1.." + std::to_string(kNumVariants) + ", not " + std::to_string(variant);
+      return false;
+  }
+}
+
+// What auto (variant 0) runs for this problem.
+int auto_variant(const Problem &p) {
+  if (p.m <= matmul_detail::kV2MaxM && matmul_detail::v2_accepts(p, nullptr)) return 2;
+  if (wgmma_enabled_by_env() && p.m >= kAutoWgmmaMinM && matmul_detail::v4_accepts(p, nullptr)) return 4;
+  if (matmul_detail::v3_accepts(p, nullptr)) return 3;
+  return 1;
+}
+
+ud_status run_variant(int variant, const Problem &p, KernelContext &ctx) {
+  switch (variant) {
+    case 2: return matmul_detail::run_v2(p, ctx);
+    case 3: return matmul_detail::run_v3(p, ctx);
+    case 4: return matmul_detail::run_v4(p, ctx);
+    default: return matmul_detail::run_v1(p, ctx);
+  }
+}
+
+}  // namespace
+
+int matmul_num_variants() { return kNumVariants; }
+
+int32_t matmul_supports(const ud_op &op) {
+  KernelContext scratch;
+  Problem p;
+  const ud_status status = describe(op, scratch, p);
+  if (status == UD_ERR_UNSUPPORTED) return 0;
+  if (status != UD_OK) return 1;  // a malformed op is launch_matmul's to report, as an invalid argument
+  const int variant = op.params.matmul.variant;
+  if (variant == 0) return 1;
+  // Data pointers are stand-ins here: alignment is checked at launch.
+  p.x = p.w = nullptr;
+  return variant_accepts(variant, p, nullptr) ? 1 : 0;
+}
+
+ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
+  Problem p;
+  const ud_status status = describe(op, ctx, p);
+  if (status != UD_OK) return status;
+  const int requested = op.params.matmul.variant;
+  if (requested < 0 || requested > kNumVariants)
+    return ctx.fail(UD_ERR_UNSUPPORTED, "matmul: variant " + std::to_string(requested) + " does not exist (0 = auto, 1.." +
+                                            std::to_string(kNumVariants) + ")");
+  if (p.m == 0 || p.n == 0) return UD_OK;
+  if (requested == 0) {
+    int variant = auto_variant(p);
+    ud_status s = run_variant(variant, p, ctx);
+    // A fast path that turns out unavailable at run time (no tensor-map encoder, too little shared
+    // memory, not a Hopper device) falls back: v4 to v3, anything to the simple kernel, which always runs.
+    if (s == UD_ERR_UNSUPPORTED && variant == 4 && matmul_detail::v3_accepts(p, nullptr)) {
+      variant = 3;
+      s = run_variant(variant, p, ctx);
+    }
+    if (s == UD_ERR_UNSUPPORTED && variant != 1) return run_variant(1, p, ctx);
+    return s;
+  }
+  std::string why;
+  if (!variant_accepts(requested, p, &why)) return ctx.fail(UD_ERR_UNSUPPORTED, "matmul: " + why);
+  return run_variant(requested, p, ctx);
+}
+
+}  // namespace updraft::cuda
