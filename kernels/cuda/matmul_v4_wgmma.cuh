@@ -364,6 +364,7 @@ __global__ void __launch_bounds__(kV4Threads, 1)
     for (int kt = 0; kt < k_tiles; kt++) {
       const int s = kt % STAGES;
       mbar_wait(full0 + 8 * s, (kt / STAGES) & 1);
+      __syncwarp();  // lanes leave the spin loop separately; wgmma's .sync.aligned needs the warp converged
       const uint32_t a_base = tiles_base + s * kStageBytes + cw * 64 * 128;
       const uint32_t b_base = tiles_base + s * kStageBytes + kABytes;
       wgmma_fence();
