@@ -68,7 +68,7 @@ const config = {
   device: values.device,
   loadFormat: 'dummy' as const,
   maxModelLen: 4096,
-  maxNumSeqs: 64,
+  maxNumSeqs: 256,
   maxNumBatchedTokens: Math.max(8192, prefillTokens),
 };
 const loadStart = performance.now();
@@ -86,6 +86,38 @@ const decodeMs = median(decodeRuns.flatMap((run) => run.tokenMs));
 const prefillRuns = [];
 for (let r = 0; r < 5; r++) prefillRuns.push((await timeRequest(runtime, prompt(prefillTokens, 100 + r), 1)).ttftMs);
 const prefillMs = median(prefillRuns);
+
+/** Steady decode with `batch` requests running: device time and host critical path per step. */
+async function batchedDecode(batch: number) {
+  const engine = runtime.engine;
+  const streams = Array.from({ length: batch }, (_, i) =>
+    engine.addRequest({ requestId: `batch-${batch}-${i}`, promptTokenIds: prompt(128, 1000 + i), params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: 64 }) }),
+  );
+  let started = 0;
+  let mark = { steps: 0, device: 0, critical: 0, at: 0 };
+  await Promise.all(
+    streams.map(async (stream) => {
+      let first = true;
+      for await (const output of stream) {
+        if (first && output.tokenIds.length > 0) {
+          first = false;
+          if (++started === batch) mark = { steps: engine.numSteps, device: engine.deviceTimeMs, critical: engine.criticalHostTimeMs, at: performance.now() };
+        }
+      }
+    }),
+  );
+  const steps = engine.numSteps - mark.steps;
+  const wallMsPerStep = (performance.now() - mark.at) / steps;
+  return {
+    batch,
+    msPerStep: wallMsPerStep,
+    outputTokensPerSecond: (batch * 1000) / wallMsPerStep,
+    deviceMsPerStep: (engine.deviceTimeMs - mark.device) / steps,
+    hostCriticalMsPerStep: (engine.criticalHostTimeMs - mark.critical) / steps,
+  };
+}
+const batched = [];
+for (const batch of [64, 256]) batched.push(await batchedDecode(batch));
 await runtime.close();
 
 const decodeFloorMs = ceilings ? (weightBytes / (ceilings.copy_gbs * 1e9)) * 1000 : null;
@@ -101,6 +133,7 @@ const result = {
     floorMsPerToken: decodeFloorMs,
     ratioToFloor: decodeFloorMs === null ? null : decodeFloorMs / decodeMs,
   },
+  batchedDecode: batched,
   prefill: {
     tokens: prefillTokens,
     ms: prefillMs,
@@ -117,4 +150,9 @@ console.log(
 console.log(
   `prefill ${prefillTokens} tokens: ${prefillMs.toFixed(1)} ms = ${result.prefill.tokensPerSecond.toFixed(0)} tok/s; ceiling ${prefillCeilingTokS?.toFixed(0) ?? 'n/a'} tok/s → ${pct(result.prefill.ratioToCeiling)}`,
 );
+for (const b of batched) {
+  console.log(
+    `decode at batch ${b.batch}: ${b.msPerStep.toFixed(2)} ms/step = ${b.outputTokensPerSecond.toFixed(0)} output tok/s; host critical path ${b.hostCriticalMsPerStep.toFixed(3)} ms/step (${((b.hostCriticalMsPerStep / b.msPerStep) * 100).toFixed(1)}% of the step)`,
+  );
+}
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));

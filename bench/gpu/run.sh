@@ -23,6 +23,7 @@ done
 model=${UPDRAFT_BENCH_MODEL:-.device/bench-models/llama-3.1-8b}
 if [[ -d $model ]]; then
   stage "end-to-end dummy $(basename "$model")" 300 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e.json"
+  stage "shared prefix $(basename "$model")" 240 node bench/gpu/prefix.ts --model "$model" --json "$work/prefix.json"
 fi
 
 cp "$work/bench.txt" "$out/bench.txt"
