@@ -139,6 +139,9 @@ ud_op matmul_op(int variant, void *x, int xd, void *w, int wd, void *b, int bd, 
   return op;
 }
 
+// Variants to check and time (--variants; 0 = auto, checked only, not timed).
+bool g_enabled[8] = {true, true, true, true, true, true, true, true};
+
 struct Bench {
   cudaStream_t stream = nullptr;
   KernelContext ctx;
@@ -259,6 +262,7 @@ std::string compare(const HostCase &h, const DeviceCase &d) {
 // Runs one variant on a case: "" pass, "skip: ..." unsupported, else the failure.
 std::string run_case(Bench &bench, const HostCase &h, DeviceCase &d, int variant) {
   const Case &c = h.c;
+  if (variant >= 0 && variant < 8 && !g_enabled[variant]) return "skip: not selected";
   CK(cudaMemset(d.y, 0xFF, size_t(c.m * c.n) * dt_size(c.yd)));  // NaN in every float dtype
   ud_op op = matmul_op(variant, d.x, c.xd, d.w, c.wd, d.b, c.wd, d.y, c.yd, c.m, c.n, c.k);
   const ud_status s = launch_matmul(op, bench.ctx);
@@ -309,6 +313,7 @@ void check_capture(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {4, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, true}},
   };
   for (const Item &it : items) {
+    if (!g_enabled[it.variant]) continue;
     HostCase h = make_host_case(it.c, rng);
     DeviceCase d;
     upload_case(h, d);
@@ -405,6 +410,7 @@ void check_determinism(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
   const int variants[] = {2, 3};
   for (int i = 0; i < 2; i++) {
     const Case &c = cases[i];
+    if (!g_enabled[variants[i]]) continue;
     HostCase h = make_host_case(c, rng);
     DeviceCase d;
     upload_case(h, d);
@@ -548,6 +554,41 @@ std::string json_escape(const std::string &s) {
 
 }  // namespace
 
+namespace {
+
+// Writes everything gathered so far (called after the checks and after each shape, so that a run
+// stopped by a time limit still leaves its numbers).
+void write_json(const std::string &json_path, const Bench &bench, double copy_gbps, int reps, const CheckTally &tally,
+                const std::vector<Row> &rows) {
+  if (json_path.empty()) return;
+  FILE *f = std::fopen(json_path.c_str(), "w");
+  if (!f) {
+    std::perror(json_path.c_str());
+    return;
+  }
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"copy_gbps\": %.1f,\n  \"reps\": %d,\n",
+               json_escape(bench.prop.name).c_str(), bench.prop.multiProcessorCount, copy_gbps, reps);
+  std::fprintf(f, "  \"checks\": {\"passed\": %d, \"failed\": %d, \"skipped\": %d, \"failures\": [", tally.pass,
+               tally.fail, tally.skip);
+  for (size_t i = 0; i < tally.failures.size(); i++)
+    std::fprintf(f, "%s\"%s\"", i ? ", " : "", json_escape(tally.failures[i]).c_str());
+  std::fprintf(f, "]},\n  \"rows\": [\n");
+  for (size_t i = 0; i < rows.size(); i++) {
+    const Row &r = rows[i];
+    std::fprintf(f,
+                 "    {\"shape\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"kernel\": \"%s\", \"ms\": %.6f, "
+                 "\"tflops\": %.2f, \"weight_gbps\": %.1f, \"vs_cublas\": %.4f, \"vs_copy\": %.4f, "
+                 "\"max_rel_err\": %.3g, \"nans\": %d, \"note\": \"%s\"}%s\n",
+                 r.shape.c_str(), (long long)r.m, (long long)r.n, (long long)r.k, r.label.c_str(), r.ms, r.tflops,
+                 r.gbps, r.vs_cublas, r.vs_copy, r.err, r.nans, json_escape(r.note).c_str(),
+                 i + 1 < rows.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+}
+
+}  // namespace
+
 int main(int argc, char **argv) {
   std::string json_path;
   int reps = 25;
@@ -559,11 +600,19 @@ int main(int argc, char **argv) {
     else if (a == "--reps" && i + 1 < argc) reps = std::max(5, std::atoi(argv[++i]));
     else if (a == "--no-checks") skip_checks = true;
     else if (a == "--no-perf") skip_perf = true;
+    else if (a == "--variants" && i + 1 < argc) {
+      for (int v = 0; v < 8; v++) g_enabled[v] = false;
+      for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) {
+        const int v = std::atoi(tok);
+        if (v >= 0 && v < 8) g_enabled[v] = true;
+      }
+    }
     else if (a == "--m" && i + 1 < argc) {
       ms_list.clear();
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) ms_list.push_back(std::atoll(tok));
     } else {
-      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--no-checks] [--no-perf]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4] [--no-checks] [--no-perf]\n",
+                   argv[0]);
       return 1;
     }
   }
@@ -604,6 +653,7 @@ int main(int argc, char **argv) {
 
   std::vector<Row> rows;
   double copy_gbps = 0.0;
+  write_json(json_path, bench, copy_gbps, reps, tally, rows);
   if (!skip_perf) {
     copy_gbps = measure_copy_bandwidth(bench);
     std::printf("\ndevice-to-device copy (1 GiB, read + written): %.0f GB/s\n", copy_gbps);
@@ -695,6 +745,7 @@ int main(int argc, char **argv) {
         double best_ms = -1;
         std::string best_label;
         for (const Run &run : runs) {
+          if (!g_enabled[run.variant]) continue;
           if (run.variant == 1 && flops > 1.2e11) continue;  // the simple kernel would take seconds here
           md::g_v3_force_tile = run.v3_tile;
           md::g_v4_force_bn = run.v4_bn;
@@ -760,6 +811,7 @@ int main(int argc, char **argv) {
                     auto_v, summary.c_str());
         std::fflush(stdout);
       }
+      write_json(json_path, bench, copy_gbps, reps, tally, rows);
     }
     cudaFree(x);
     cudaFree(w);
@@ -769,32 +821,7 @@ int main(int argc, char **argv) {
     cudaFree(stats);
   }
 
-  if (!json_path.empty()) {
-    FILE *f = std::fopen(json_path.c_str(), "w");
-    if (!f) {
-      std::perror(json_path.c_str());
-      return 1;
-    }
-    std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"sm_count\": %d,\n  \"copy_gbps\": %.1f,\n  \"reps\": %d,\n",
-                 json_escape(bench.prop.name).c_str(), bench.prop.multiProcessorCount, copy_gbps, reps);
-    std::fprintf(f, "  \"checks\": {\"passed\": %d, \"failed\": %d, \"skipped\": %d, \"failures\": [", tally.pass,
-                 tally.fail, tally.skip);
-    for (size_t i = 0; i < tally.failures.size(); i++)
-      std::fprintf(f, "%s\"%s\"", i ? ", " : "", json_escape(tally.failures[i]).c_str());
-    std::fprintf(f, "]},\n  \"rows\": [\n");
-    for (size_t i = 0; i < rows.size(); i++) {
-      const Row &r = rows[i];
-      std::fprintf(f,
-                   "    {\"shape\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"kernel\": \"%s\", \"ms\": %.6f, "
-                   "\"tflops\": %.2f, \"weight_gbps\": %.1f, \"vs_cublas\": %.4f, \"vs_copy\": %.4f, "
-                   "\"max_rel_err\": %.3g, \"nans\": %d, \"note\": \"%s\"}%s\n",
-                   r.shape.c_str(), (long long)r.m, (long long)r.n, (long long)r.k, r.label.c_str(), r.ms, r.tflops,
-                   r.gbps, r.vs_cublas, r.vs_copy, r.err, r.nans, json_escape(r.note).c_str(),
-                   i + 1 < rows.size() ? "," : "");
-    }
-    std::fprintf(f, "  ]\n}\n");
-    std::fclose(f);
-  }
+  write_json(json_path, bench, copy_gbps, reps, tally, rows);
   const bool ok = tally.fail == 0;
   std::printf("\n%d passed, %d failed\n", tally.pass, tally.fail);
   return ok ? 0 : 3;
