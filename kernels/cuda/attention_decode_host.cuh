@@ -1,0 +1,134 @@
+// attention_decode_host.cuh — host side of variants 2 and 4 for one element type T (kernels in
+// attention_decode.cuh, attention_decode_tc.cuh): the split-KV choice, instantiation dispatch on head
+// dim / GQA chunk, the launches. Instantiated for bf16 in attention_decode.cu and for f16 in
+// attention_decode_f16.cu (two translation units, so each type's kernels compile in parallel).
+#ifndef UPDRAFT_CUDA_ATTENTION_DECODE_HOST_CUH
+#define UPDRAFT_CUDA_ATTENTION_DECODE_HOST_CUH
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <type_traits>
+
+#include "attention_decode.cuh"
+#include "attention_decode_tc.cuh"
+#include "attention_host.cuh"
+
+namespace updraft::cuda::attn {
+
+// Splits per row: a pure function of shapes (numTokens, heads, maxBlocksPerSeq · blockSize, SM count,
+// occupancy, workspace size), never of seq_lens, so a captured graph stays right when they change.
+// Picks the fewest splits whose wave efficiency (CTAs / (waves · resident slots)) is within 85% of
+// the best, capped so each split has at least kMinChunk positions of the longest possible context
+// and the partials fit in the workspace. (On the device a row uses only as many splits as its real
+// context fills with kMinChunk positions each: split_range.)
+inline int choose_splits(long long base_ctas, int ctx_cap, long long slots, long long max_by_workspace) {
+  long long max_ns = std::min<long long>(kMaxSplits, (ctx_cap + kMinChunk - 1) / kMinChunk);
+  max_ns = std::min(max_ns, max_by_workspace);
+  if (max_ns <= 1 || base_ctas <= 0 || slots <= 0) return 1;
+  auto efficiency = [&](long long ns) {
+    const long long ctas = base_ctas * ns;
+    const long long waves = (ctas + slots - 1) / slots;
+    return static_cast<double>(ctas) / static_cast<double>(waves * slots);
+  };
+  double best = 0.0;
+  for (long long ns = 1; ns <= max_ns; ns++) best = std::max(best, efficiency(ns));
+  for (long long ns = 1; ns <= max_ns; ns++)
+    if (efficiency(ns) >= 0.85 * best) return static_cast<int>(ns);
+  return 1;
+}
+
+// One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores).
+template <typename T, int HD, int GC, bool TC> struct Decode {
+  static constexpr size_t smem() {
+    if constexpr (TC) return decode_tc_smem_bytes<HD>();
+    else return decode_smem_bytes<HD>();
+  }
+  static constexpr size_t kSmem = smem();
+  static constexpr int kThreads = TC ? kTcThreads : kDecThreads;
+  static constexpr auto kernel() {
+    if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
+    else return attention_decode_kernel<T, HD, GC>;
+  }
+  static int occupancy() {
+    static std::atomic<int> cache[kMaxDevices];
+    return prepare_kernel(kernel(), kSmem, kThreads, cache);
+  }
+  static int splits(const Args &a, KernelContext &ctx) {
+    const long long base = (long long)a.num_tokens * a.num_kv_heads * (a.group / GC);
+    const long long per_split = (long long)a.num_tokens * a.num_heads * (HD + 2) * (long long)sizeof(float);
+    const long long max_by_ws = ctx.workspace ? static_cast<long long>(ctx.workspace_bytes) / per_split : 1;
+    return choose_splits(base, a.ctx_cap, (long long)sm_count(ctx) * occupancy(), max_by_ws);
+  }
+  static ud_status launch(Args a, KernelContext &ctx) {
+    const char *name = TC ? "attention (variant 4)" : "attention (variant 2)";
+    const int hsub = a.group / GC;
+    const long long base = (long long)a.num_tokens * a.num_kv_heads * hsub;
+    if (base > INT_MAX) return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": too many rows × kv heads for one grid");
+    const int ns = splits(a, ctx);
+    a.ws = ns > 1 ? static_cast<float *>(ctx.workspace) : nullptr;
+    kernel()<<<dim3(static_cast<unsigned>(base), static_cast<unsigned>(ns)), kThreads, kSmem, ctx.stream>>>(a, ns, hsub);
+    if (ud_status st = check_launch(ctx, name); st != UD_OK) return st;
+    if (ns > 1) {
+      const int threads = std::max(32, std::min(128, HD));
+      attention_split_reduce_kernel<T><<<dim3(static_cast<unsigned>(a.num_tokens), static_cast<unsigned>(a.num_heads)), threads, 0, ctx.stream>>>(a, ns);
+      if (ud_status st = check_launch(ctx, "attention (split-KV reduce)"); st != UD_OK) return st;
+    }
+    return UD_OK;
+  }
+};
+
+// Calls f(Decode<T, HD, GC, TC>{}) for the instantiation that fits; false when none does.
+template <typename T, bool TC, typename F> bool with_decode_hd(const Args &a, F &&f) {
+  auto by_gc = [&](auto hd_tag) {
+    constexpr int HD = decltype(hd_tag)::value;
+    switch (gqa_chunk(a.group)) {
+      case 8: f(Decode<T, HD, 8, TC>{}); break;
+      case 4: f(Decode<T, HD, 4, TC>{}); break;
+      case 2: f(Decode<T, HD, 2, TC>{}); break;
+      default: f(Decode<T, HD, 1, TC>{}); break;
+    }
+  };
+  if constexpr (TC) {
+    switch (a.head_dim) {
+      case 64: by_gc(std::integral_constant<int, 64>{}); return true;
+      case 128: by_gc(std::integral_constant<int, 128>{}); return true;
+      default: return false;
+    }
+  } else {
+    switch (a.head_dim) {
+      case 8: by_gc(std::integral_constant<int, 8>{}); return true;
+      case 16: by_gc(std::integral_constant<int, 16>{}); return true;
+      case 32: by_gc(std::integral_constant<int, 32>{}); return true;
+      case 64: by_gc(std::integral_constant<int, 64>{}); return true;
+      case 128: by_gc(std::integral_constant<int, 128>{}); return true;
+      case 256: by_gc(std::integral_constant<int, 256>{}); return true;
+      default: return false;
+    }
+  }
+}
+
+template <typename T> ud_status launch_decode_t(const Args &a, KernelContext &ctx, bool tc) {
+  ud_status status = UD_OK;
+  auto run = [&](auto d) { status = decltype(d)::launch(a, ctx); };
+  if (!(tc ? with_decode_hd<T, true>(a, run) : with_decode_hd<T, false>(a, run)))
+    return ctx.fail(UD_ERR_UNSUPPORTED, std::string("attention (variant ") + (tc ? "4" : "2") + "): no kernel for head_dim " +
+                                            std::to_string(a.head_dim));
+  return status;
+}
+
+template <typename T> int decode_num_splits_t(const Args &a, KernelContext &ctx, bool tc) {
+  int ns = 0;
+  auto get = [&](auto d) { ns = decltype(d)::splits(a, ctx); };
+  if (!(tc ? with_decode_hd<T, true>(a, get) : with_decode_hd<T, false>(a, get))) return 0;
+  return ns;
+}
+
+extern template ud_status launch_decode_t<__nv_bfloat16>(const Args &, KernelContext &, bool);
+extern template ud_status launch_decode_t<__half>(const Args &, KernelContext &, bool);
+extern template int decode_num_splits_t<__nv_bfloat16>(const Args &, KernelContext &, bool);
+extern template int decode_num_splits_t<__half>(const Args &, KernelContext &, bool);
+
+}  // namespace updraft::cuda::attn
+
+#endif

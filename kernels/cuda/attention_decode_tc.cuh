@@ -1,0 +1,252 @@
+// attention_decode_tc.cuh — variant 4: paged decode attention on tensor cores (flash-decoding).
+//
+// Same work split as variant 2 (attention_decode.cuh): one CTA per (query row, kv head, head
+// subgroup, split), rows looked up on the device, split-KV with the same split_range and the same
+// partial layout / reduce kernel, 4 warps with warp-private cp.async pipelines and no CTA barriers in
+// the main loop. What differs is the arithmetic: the GC (≤ 8) q heads of the GQA group are the M rows
+// of mma.sync.m16n8k16 (rows GC..15 are zero), so per 16 positions a warp issues HD/16 ldmatrix + HD/8
+// mma for S = Q·Kᵀ and HD/16 ldmatrix.trans + HD/8 mma for O += P·V, instead of the ~1800 CUDA-core
+// instructions variant 2 needs: the tensor cores waste 7/8 of their work, which costs nothing here,
+// and the instruction count per k/v byte drops ~10x, which is what lets one SM keep up with its share
+// of HBM bandwidth.
+//
+// Warp stage: 16 positions of k and v (swizzled 16-byte chunks, chunk ^ (row & 7), so ldmatrix is
+// conflict free), plus a per-position bias (0, or -inf for masked block ids and positions past the
+// split). Fragments (lane = 4·g + t): S rows g (heads), columns 2t, 2t+1 of each n8 block (positions);
+// rows g + 8 are never used. Online softmax on those fragments in f32, log2 domain.
+//
+// q / cache / out all bf16 or all f16; head dim 64 or 128; any block size; GQA chunk 1, 2, 4 or 8.
+// Shared memory: 4 warps × S stages × 2 · 16 · headDim · 2 bytes + bias = 64.5 KiB (headDim 64, S 4)
+// / 96.75 KiB (headDim 128, S 3).
+#ifndef UPDRAFT_CUDA_ATTENTION_DECODE_TC_CUH
+#define UPDRAFT_CUDA_ATTENTION_DECODE_TC_CUH
+
+#include "attention_decode.cuh"
+
+namespace updraft::cuda::attn {
+
+constexpr int kTcWarps = 4;
+constexpr int kTcThreads = kTcWarps * 32;
+constexpr int kTcP = 16;  // positions per warp stage
+
+template <int HD> struct DecodeTcShape {
+  static_assert(HD == 64 || HD == 128, "decode-tc: headDim 64 or 128");
+  static constexpr int S = HD == 128 ? 3 : 4;     // stages per warp
+  static constexpr int CPR = HD / 8;              // 16-byte chunks per row
+  static constexpr int LPR = 32 / kTcP;           // lanes issuing one position's copies (2)
+  static constexpr int CPL = CPR / LPR;           // chunks per lane per tensor
+  static constexpr int STAGE_ELEMS = 2 * kTcP * HD;
+  static constexpr int KSTEPS = HD / 16;
+  static constexpr int DBLK = HD / 8;
+};
+
+template <int HD> constexpr size_t decode_tc_smem_bytes() {
+  using Sh = DecodeTcShape<HD>;
+  return size_t(kTcWarps) * Sh::S * (Sh::STAGE_ELEMS * 2 + kTcP * sizeof(float));
+}
+
+template <typename T, int HD, int GC>
+__global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const Args a, const int num_splits, const int hsub) {
+  static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
+  using Sh = DecodeTcShape<HD>;
+  using H16 = Half16<T>;
+  constexpr int S = Sh::S, LPR = Sh::LPR, CPL = Sh::CPL, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
+  constexpr int NW = kTcWarps, P = kTcP;
+  extern __shared__ uint4 tc_smem[];
+
+  if (blockIdx.x == 0 && blockIdx.y == 0) validate_batch(a);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int x = blockIdx.x;
+  const int hs = x % hsub;
+  x /= hsub;
+  const int kvh = x % a.num_kv_heads;
+  const int t = x / a.num_kv_heads;
+  const int split = blockIdx.y;
+  int s, ctx;
+  if (!row_context(a, t, s, ctx)) return;  // untouched row: uniform across the CTA
+  int c0, c1;
+  split_range(ctx, num_splits, split, c0, c1);
+  const int h0 = kvh * a.group + hs * GC;
+
+  // Q as the A operand: row g = head h0 + g (g < GC), columns = head dims. Rows g + 8 (a1, a3) are 0.
+  const int g = lane >> 2, tq = lane & 3;
+  uint32_t qa[KSTEPS][2];
+  {
+    const T *qp = static_cast<const T *>(a.q) + ((long long)t * a.num_heads + h0 + (g < GC ? g : 0)) * HD + 2 * tq;
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+      qa[kk][0] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16) : 0u;
+      qa[kk][1] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16 + 8) : 0u;
+    }
+  }
+  const float sl = a.scale * kLog2e;
+  float o[DBLK][4];
+#pragma unroll
+  for (int d = 0; d < DBLK; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m_run = neg_inf(), l_run = 0.0f;  // row g; l_run is this lane's partial (its 2 columns per n8 block)
+
+  // Shared-space addresses. The dynamic window starts 1 KiB-aligned and stages are multiples of
+  // 4 KiB, so within a row the swizzled chunk of column chunk c is (c ^ (row & 7)), and for chunk
+  // indices that differ only in bits the lane-dependent part does not touch, the address of chunk
+  // c0 ^ x is (address of c0) ^ (x << 4): one XOR per ldmatrix / cp.async instead of a recomputation.
+  constexpr unsigned kRowBytes = HD * 2, kStageBytes = Sh::STAGE_ELEMS * 2, kVOff = P * HD * 2;
+  const unsigned warp_smem = static_cast<unsigned>(__cvta_generic_to_shared(tc_smem)) + warp * S * kStageBytes;
+  float *const bias_all = reinterpret_cast<float *>(reinterpret_cast<T *>(tc_smem) + NW * S * Sh::STAGE_ELEMS) + warp * S * P;
+  const int ntiles = (c1 - c0 + P - 1) / P;
+  const int nt_w = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp, warp+NW, ...
+  // Issue layout: lane = (ri, u): position ri of the tile, chunks u + LPR·q (q < CPL) of its k and v
+  // rows. LPR = 2, so chunk u + 2q = u ^ 2q and its swizzled offset is issue_off ^ (q << 5).
+  const int ri = lane / LPR, u = lane % LPR;
+  const unsigned issue_off = ri * kRowBytes + ((u ^ (ri & 7)) << 4);
+  // ldmatrix rows: K (non-trans) rows (lane & 7) + 8·(lane >> 4), chunk 2·kk + ((lane >> 3) & 1);
+  // V (trans) rows (lane & 7) + 8·((lane >> 3) & 1), chunk 2·db2 + (lane >> 4).
+  const unsigned k_off = ((lane & 7) + ((lane >> 4) << 3)) * kRowBytes + ((((lane >> 3) & 1) ^ (lane & 7)) << 4);
+  const unsigned v_off = kVOff + ((lane & 7) + (((lane >> 3) & 1) << 3)) * kRowBytes + (((lane >> 4) ^ (lane & 7)) << 4);
+  const long long kv_row = (long long)a.num_kv_heads * HD;
+  const T *const kc = static_cast<const T *>(a.k) + (long long)kvh * HD + u * 8;
+  const T *const vc = static_cast<const T *>(a.v) + (long long)kvh * HD + u * 8;
+
+  int bad = -1;  // a block id outside the cache, reported after the loop
+  auto lookup = [&](int k) -> int {
+    const int pos = c0 + (warp + k * NW) * P + ri;
+    return pos < c1 ? cache_row(a, s, pos, bad) : -1;
+  };
+  auto issue = [&](int stage, int crow) {
+    const unsigned st = warp_smem + stage * kStageBytes;
+    const long long off = crow >= 0 ? (long long)crow * kv_row : 0;
+    const T *kp = kc + off, *vp = vc + off;
+    const int bytes = crow >= 0 ? 16 : 0;  // masked / past-the-end rows: zero-filled, never read
+#pragma unroll
+    for (int q = 0; q < CPL; q++) {
+      const unsigned dst = st + (issue_off ^ (q << 5));
+      cp_async16_s(dst, kp + q * LPR * 8, bytes);
+      cp_async16_s(dst + kVOff, vp + q * LPR * 8, bytes);
+    }
+    if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
+  };
+
+#pragma unroll
+  for (int st = 0; st < S - 1; st++) {
+    if (st < nt_w) issue(st, lookup(st));
+    cp_async_commit();
+  }
+  int next_row = (S - 1 < nt_w) ? lookup(S - 1) : -1;
+  int st_issue = S - 1, st_comp = 0;  // stage of the next issue / of the tile computed now
+
+  for (int k = 0; k < nt_w; k++) {
+    if (k + S - 1 < nt_w) issue(st_issue, next_row);
+    cp_async_commit();
+    st_issue = st_issue == S - 1 ? 0 : st_issue + 1;
+    if (k + S < nt_w) next_row = lookup(k + S);
+    cp_async_wait<S - 1>();
+    __syncwarp();
+
+    const unsigned st = warp_smem + st_comp * kStageBytes;
+    const float *bias = bias_all + st_comp * P;
+    st_comp = st_comp == S - 1 ? 0 : st_comp + 1;
+
+    // S = Q · Kᵀ: 16 (heads) × 16 (positions).
+    float sc[2][4];
+#pragma unroll
+    for (int nb = 0; nb < 2; nb++) sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+      uint32_t b[4];
+      ldmatrix_x4_s(b, st + (k_off ^ (kk << 5)));
+      const uint32_t af[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
+      mma_16816<T>(sc[0], af, b[0], b[1]);
+      mma_16816<T>(sc[1], af, b[2], b[3]);
+    }
+    // Online softmax on row g (columns 2·tq, 2·tq + 1 of both n8 blocks; the quad holds all 16).
+    float xv[2][2];
+#pragma unroll
+    for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) xv[nb][e] = fmaf(sc[nb][e], sl, bias[nb * 8 + 2 * tq + e]);
+    float mx = fmaxf(fmaxf(xv[0][0], xv[0][1]), fmaxf(xv[1][0], xv[1][1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m_run, mx);
+    const float m_use = m_new == neg_inf() ? 0.0f : m_new;  // nothing visible yet: weights stay 0
+    const float corr = fast_exp2(m_run - m_use);
+    m_run = m_new;
+    float ls = 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        xv[nb][e] = fast_exp2(xv[nb][e] - m_use);
+        ls += xv[nb][e];
+      }
+    l_run = l_run * corr + ls;
+#pragma unroll
+    for (int d = 0; d < DBLK; d++) {
+      o[d][0] *= corr;
+      o[d][1] *= corr;
+    }
+    // O += P · V: P is the A operand of one k-step (16 positions); rows g + 8 are 0.
+    const uint32_t pa[4] = {H16::pack2(xv[0][0], xv[0][1]), 0u, H16::pack2(xv[1][0], xv[1][1]), 0u};
+#pragma unroll
+    for (int db2 = 0; db2 < HD / 16; db2++) {
+      uint32_t b[4];
+      ldmatrix_x4_trans_s(b, st + (v_off ^ (db2 << 5)));
+      mma_16816<T>(o[2 * db2], pa, b[0], b[1]);
+      mma_16816<T>(o[2 * db2 + 1], pa, b[2], b[3]);
+    }
+    __syncwarp();  // every lane is done with this stage before it is refilled
+  }
+  cp_async_wait<0>();
+  report_bad_block(a, s, bad);
+
+  // The quad's partial sums of row g.
+  l_run += __shfl_xor_sync(0xffffffffu, l_run, 1);
+  l_run += __shfl_xor_sync(0xffffffffu, l_run, 2);
+
+  // Merge the warps through shared memory (reusing the pipeline buffers), as variant 2 does.
+  __syncthreads();
+  float *const macc = reinterpret_cast<float *>(tc_smem);  // [NW][GC][HD]
+  float *const mm = macc + NW * GC * HD;                    // [NW][GC]
+  float *const ml = mm + NW * GC;                           // [NW][GC]
+  if (g < GC) {
+#pragma unroll
+    for (int d = 0; d < DBLK; d++) {
+      macc[(warp * GC + g) * HD + d * 8 + 2 * tq] = o[d][0];
+      macc[(warp * GC + g) * HD + d * 8 + 2 * tq + 1] = o[d][1];
+    }
+    if (tq == 0) {
+      mm[warp * GC + g] = m_run;
+      ml[warp * GC + g] = l_run;
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < GC * HD; idx += kTcThreads) {
+    const int gg = idx / HD, d = idx % HD;
+    float M = mm[gg];
+#pragma unroll
+    for (int w = 1; w < NW; w++) M = fmaxf(M, mm[w * GC + gg]);
+    const float Mu = M == neg_inf() ? 0.0f : M;
+    float L = 0.0f, A = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; w++) {
+      const float f = fast_exp2(mm[w * GC + gg] - Mu);
+      L += ml[w * GC + gg] * f;
+      A += macc[(w * GC + gg) * HD + d] * f;
+    }
+    const long long th = (long long)t * a.num_heads + h0 + gg;
+    if (num_splits == 1) {
+      static_cast<T *>(a.out)[th * HD + d] = from_float<T>(L > 0.0f ? A / L : 0.0f);
+    } else {
+      const long long part = th * num_splits + split;
+      a.ws[part * HD + d] = A;
+      if (d == 0) {
+        float *pml = a.ws + (long long)a.num_tokens * a.num_heads * num_splits * HD;
+        pml[part * 2] = M;
+        pml[part * 2 + 1] = L;
+      }
+    }
+  }
+}
+
+}  // namespace updraft::cuda::attn
+
+#endif
