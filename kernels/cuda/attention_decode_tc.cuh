@@ -85,10 +85,11 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
   for (int d = 0; d < DBLK; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
   float m_run = neg_inf(), l_run = 0.0f;  // row g; l_run is this lane's partial (its 2 columns per n8 block)
 
-  // Shared-space addresses. The dynamic window starts 1 KiB-aligned and stages are multiples of
-  // 4 KiB, so within a row the swizzled chunk of column chunk c is (c ^ (row & 7)), and for chunk
-  // indices that differ only in bits the lane-dependent part does not touch, the address of chunk
-  // c0 ^ x is (address of c0) ^ (x << 4): one XOR per ldmatrix / cp.async instead of a recomputation.
+  // Shared-space addresses, as offsets from the stage base. Column chunk c of row r sits at chunk
+  // (c ^ (r & 7)) of the row. Rows are whole multiples of 128 bytes, so when c = c0 ^ x with x
+  // touching only bits that (c0 ^ (r & 7)) carries unchanged, the offset is offset(c0) ^ (x << 4):
+  // one XOR per ldmatrix / cp.async instead of recomputing the swizzle (emulate_decode_tc.py checks
+  // these offsets against the plain formula).
   constexpr unsigned kRowBytes = HD * 2, kStageBytes = Sh::STAGE_ELEMS * 2, kVOff = P * HD * 2;
   const unsigned warp_smem = static_cast<unsigned>(__cvta_generic_to_shared(tc_smem)) + warp * S * kStageBytes;
   float *const bias_all = reinterpret_cast<float *>(reinterpret_cast<T *>(tc_smem) + NW * S * Sh::STAGE_ELEMS) + warp * S * P;
