@@ -186,7 +186,27 @@ def run_case(rng, hd, num_heads, num_kv, block_size, query_lens, seq_lens, num_t
     return np.max(np.abs(out[both] - ref[both])) if both.any() else 0.0
 
 
+def check_xor_offsets():
+    """The kernel's XOR shortcuts give exactly the plain swizzled offsets (swz), so the bank-conflict
+    analysis of the swizzle applies to them."""
+    def swz(hd, row, col):
+        return row * hd + ((((col >> 3) ^ (row & 7))) << 3) + (col & 7)
+    for hd in (64, 128):
+        rb, kv = hd * 2, P * hd * 2
+        for lane in range(32):
+            ri, u = lane // 2, lane % 2
+            io = ri * rb + ((u ^ (ri & 7)) << 4)
+            ko = ((lane & 7) + ((lane >> 4) << 3)) * rb + ((((lane >> 3) & 1) ^ (lane & 7)) << 4)
+            vo = kv + ((lane & 7) + (((lane >> 3) & 1) << 3)) * rb + (((lane >> 4) ^ (lane & 7)) << 4)
+            for q in range(hd // 16):
+                assert (io ^ (q << 5)) == 2 * swz(hd, ri, (u + 2 * q) * 8)
+                assert (ko ^ (q << 5)) == 2 * swz(hd, (lane & 7) + ((lane >> 4) << 3), q * 16 + ((lane >> 3) & 1) * 8)
+                assert (vo ^ (q << 5)) == kv + 2 * swz(hd, (lane & 7) + ((lane >> 3) & 1) * 8, q * 16 + (lane >> 4) * 8)
+    print("XOR address shortcuts == plain swizzle offsets")
+
+
 def main():
+    check_xor_offsets()
     rng = np.random.default_rng(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
     cases = [
         # hd, H, KV, bs, query_lens, seq_lens, num_tokens, num_splits, mask_block
