@@ -16,10 +16,12 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>
 #include <string>
+#include <unordered_set>
 
 #include "../../../kernels/cuda/cuda_kernels.h"
 
@@ -40,6 +42,9 @@ struct CudaBackend {
   DeviceErrorRecord *host_errors = nullptr;    // pinned copy read at synchronize
   int32_t launches_since_sync = 0;
   bool capturing = false;
+  // host_alloc blocks that are plain malloc because pinning failed (copies from them are still
+  // correct, only synchronous), so host_free knows how to release them.
+  std::unordered_set<void *> unpinned;
 };
 
 CudaBackend *self(ud_backend *b) { return reinterpret_cast<CudaBackend *>(b); }
@@ -127,16 +132,34 @@ ud_status memset_zero(ud_backend *b, void *device_dst, size_t bytes) {
   return UD_OK;
 }
 
+// Pinned memory, so that copies from and to it are asynchronous; plain memory when the driver cannot
+// pin any more (copies stay correct, they only stop overlapping).
 ud_status host_alloc(ud_backend *b, size_t bytes, void **out) {
   UD_CUDA_ACTIVATE(b);
   void *ptr = nullptr;
-  const cudaError_t err = cudaHostAlloc(&ptr, bytes > 0 ? bytes : 1, cudaHostAllocDefault);
-  if (err != cudaSuccess) return fail_cuda(b, err, "cudaHostAlloc of " + std::to_string(bytes) + " bytes");
+  if (cudaHostAlloc(&ptr, bytes > 0 ? bytes : 1, cudaHostAllocDefault) == cudaSuccess) {
+    *out = ptr;
+    return UD_OK;
+  }
+  (void)cudaGetLastError();
+  try {
+    self(b)->unpinned.reserve(self(b)->unpinned.size() + 1);
+  } catch (const std::bad_alloc &) {
+    return fail(b, UD_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+  }
+  ptr = std::malloc(bytes > 0 ? bytes : 1);
+  if (!ptr) return fail(b, UD_ERR_OUT_OF_MEMORY, "cuda: cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+  self(b)->unpinned.insert(ptr);
   *out = ptr;
   return UD_OK;
 }
 
 void host_free(ud_backend *b, void *ptr) {
+  if (!ptr) return;
+  if (self(b)->unpinned.erase(ptr)) {
+    std::free(ptr);
+    return;
+  }
   if (activate(b) != UD_OK) return;
   if (cudaFreeHost(ptr) != cudaSuccess) (void)cudaGetLastError();
 }
@@ -249,7 +272,7 @@ void release(CudaBackend *s) {
   if (s->stream) (void)cudaStreamSynchronize(s->stream);
   if (s->kernels.workspace) (void)cudaFree(s->kernels.workspace);
   if (s->device_errors) (void)cudaFree(s->device_errors);
-  if (s->host_errors) (void)cudaFreeHost(s->host_errors);
+  if (s->host_errors) host_free(reinterpret_cast<ud_backend *>(s), s->host_errors);
   if (s->stream) (void)cudaStreamDestroy(s->stream);
   (void)cudaGetLastError();
   delete s;
@@ -344,8 +367,10 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_bac
   if ((err = cudaMalloc(&s->device_errors, sizeof(DeviceErrorRecord))) != cudaSuccess)
     return cuda_failed(err, "allocating the device error record");
   s->kernels.device_errors = s->device_errors;
-  if ((err = cudaHostAlloc(&s->host_errors, sizeof(DeviceErrorRecord), cudaHostAllocDefault)) != cudaSuccess)
-    return cuda_failed(err, "allocating the host error record");
+  void *host_record = nullptr;
+  if (host_alloc(reinterpret_cast<ud_backend *>(s), sizeof(DeviceErrorRecord), &host_record) != UD_OK)
+    return give_up(UD_ERR_OUT_OF_MEMORY, s->kernels.error);
+  s->host_errors = static_cast<DeviceErrorRecord *>(host_record);
   std::memset(s->host_errors, 0, sizeof(DeviceErrorRecord));
   if ((err = cudaMemsetAsync(s->device_errors, 0, sizeof(DeviceErrorRecord), s->stream)) != cudaSuccess ||
       (err = cudaStreamSynchronize(s->stream)) != cudaSuccess)
