@@ -108,9 +108,10 @@ typedef enum ud_op_kind {
    * logits, lowest id on ties. Otherwise s = logits / temperature (an f32 division), p = softmax(s),
    * and the kept set is {i : p_i >= threshold}, threshold the largest of
    *   top-k: the top_k-th largest p (off when top_k <= 0 or top_k >= V);
-   *   top-p: the p of the last token of the smallest prefix of the top-k set sorted by descending p
-   *          whose mass reaches top_p of the top-k set's mass, i.e. the largest t with
-   *          sum(p_i >= t) p_i >= top_p * sum(top-k set) p_i (off when top_p >= 1 or NaN);
+   *   top-p: the p of the last token of the smallest non-empty prefix of the top-k set sorted by
+   *          descending p whose mass reaches top_p of the top-k set's mass, i.e. the largest
+   *          t <= p_max with sum(p_i >= t) p_i >= top_p * sum(top-k set) p_i (off when top_p >= 1
+   *          or NaN);
    *   min-p: min_p * p_max (off when min_p <= 0 or NaN),
    * capped at p_max, so the most likely token is always kept. Ties: every token whose p equals the
    * threshold is kept, so the set can hold more than top_k tokens or more than the top-p prefix

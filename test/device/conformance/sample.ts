@@ -203,6 +203,64 @@ export function defineSampleTests(getDevice: () => NativeDevice): void {
       }
     });
 
+    it('keeps tokens whose scaled logits tie only after the f32 division', () => {
+      // 2 and the float below it differ, but x / 1.7 rounds both to the same s: both are the maximum.
+      const below2 = Math.fround(1.99999988);
+      expect(Math.fround(below2 / Math.fround(1.7))).toBe(Math.fround(2 / Math.fround(1.7)));
+      const rng = new Rng(67);
+      const logits = Float32Array.from(rng.normals(3000, 0.3));
+      logits[1000] = below2;
+      logits[2000] = 2;
+      const second = Float32Array.from(logits);
+      second[10] = 5; // now the pair ties at the 2nd largest s
+      const cases = [
+        { logits, topK: 1, topP: 1, minP: 0 },
+        { logits, topK: 0, topP: 1e-6, minP: 0 },
+        { logits, topK: 0, topP: 1, minP: 1.5 },
+        { logits: second, topK: 2, topP: 1, minP: 0 },
+      ];
+      for (const c of cases) {
+        const label = `k=${c.topK} p=${c.topP} min_p=${c.minP}`;
+        const kept = c.logits === second ? [10, 1000, 2000] : [1000, 2000];
+        expect([...ref.keptDistribution(c.logits, 1.7, c.topK, c.topP, c.minP).keys()], label).toEqual(kept);
+        const rows = Array.from({ length: 200 }, (_, i): SampleRow => ({ ...c, temperature: 1.7, seed: 29n, counter: i }));
+        const out = runSample(getDevice(), rows);
+        rows.forEach((row, i) => {
+          const expected = reference(row);
+          if (!expected.ambiguous) expect(out.ids[i], `${label}, counter ${i}`).toBe(expected.token);
+        });
+        expect([...new Set(out.ids)].sort((a, b) => a - b), label).toEqual(kept);
+      }
+      // Greedy still takes the larger raw logit.
+      expect(runSample(getDevice(), [{ logits, temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0n, counter: 0 }]).ids[0]).toBe(2000);
+    });
+
+    it('draws the first kept id at u = 0 and the last at u = 1 - 2^-24', () => {
+      // ud_uniform(0, 33897418) = 0 and ud_uniform(0, 14790804) = 1 - 2^-24 (found by search).
+      expect(ref.udUniform(0n, 33897418)).toBe(0);
+      expect(ref.udUniform(0n, 14790804)).toBe(1 - 2 ** -24);
+      const rng = new Rng(68);
+      const masked = randomLogits(rng, 20000, 2);
+      for (let i = 0; i < 10000; i++) masked[i] = -Infinity; // weightless ids before the first kept one
+      const plain = randomLogits(rng, 20000, 2);
+      const settings = [
+        { logits: masked, topK: 0, topP: 1, minP: 0 },
+        { logits: plain, topK: 5, topP: 1, minP: 0 },
+        { logits: plain, topK: 0, topP: 0.5, minP: 0 },
+        { logits: plain, topK: 0, topP: 1, minP: 0.2 },
+      ];
+      const rows = settings.flatMap((c) => [33897418, 14790804].map((counter): SampleRow => ({ ...c, temperature: 1, seed: 0n, counter })));
+      const out = runSample(getDevice(), rows);
+      rows.forEach((row, i) => {
+        const kept = ref.keptSet(row.logits, row.temperature, row.topK, row.topP, row.minP)!;
+        const positive = kept.ids.filter((_, j) => kept.weights[j]! > 0);
+        const want = row.counter === 33897418 ? positive[0]! : positive[positive.length - 1]!;
+        expect(reference(row).token, `reference row ${i}`).toBe(want);
+        expect(kept.weights[kept.ids.indexOf(want)], 'a weight a device holds exactly (not within rounding of 0)').toBeGreaterThan(1e-9);
+        expect(out.ids[i], `row ${i}`).toBe(want);
+      });
+    });
+
     it('draws by inverse CDF in ascending id order', () => {
       // p = [0.25, 0.75] and [0.6, 0.1, 0.3]: the draw walks ids upwards, whatever their probabilities.
       const cases = [
