@@ -6,7 +6,7 @@
 // min-p), capped at s_max, every tie with a threshold kept; then inverse CDF over the kept set in
 // ascending id order with u = ud_uniform(seed, counter).
 //
-// Design (every pass streams the row from L2 / HBM; nothing is sorted):
+// Design (every pass streams the row from L2 / HBM, 16-byte loads where aligned; nothing is sorted):
 //   Pass A    raw max, its lowest id (greedy) and the log-sum-exp (online, f32) -> logprobs.
 //   Top-K     the K-th largest raw value by a radix select (3 histogram passes: 12 + 12 + 8 bits of the
 //             order-preserving key of the f32 bits), then one pass collects the ids above it and the
@@ -38,6 +38,7 @@
 // the top-K passes only when K > 0. No workspace, no host reads, one launch: graph-capturable.
 #include <climits>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -148,6 +149,52 @@ __device__ float preimage_min(float s_star, float x_hi, float temperature) {
   return float_of(lo);
 }
 
+// Calls f(i, value) for every element of the row, the block's threads sharing the work, with 16-byte
+// loads where the row is 16-byte aligned (scalar loads for the <= 3 elements before and after).
+// Each thread meets its ids in increasing order.
+template <typename F>
+__device__ __forceinline__ void for_each_element(const float *__restrict__ row, int vocab, F &&f) {
+  const int misalign = static_cast<int>((reinterpret_cast<uintptr_t>(row) >> 2) & 3);
+  const int head = min(vocab, (4 - misalign) & 3);
+  const int quads = (vocab - head) >> 2;
+  const int t = static_cast<int>(threadIdx.x);
+  if (t < head) f(t, load(row, t));
+  const float4 *quad = reinterpret_cast<const float4 *>(row + head);
+#pragma unroll 2
+  for (int c = t; c < quads; c += kThreads) {
+    const float4 q = __ldg(quad + c);
+    const int i = head + 4 * c;
+    f(i, sanitize(q.x));
+    f(i + 1, sanitize(q.y));
+    f(i + 2, sanitize(q.z));
+    f(i + 3, sanitize(q.w));
+  }
+  const int tail = head + 4 * quads + t;
+  if (tail < vocab) f(tail, load(row, tail));
+}
+
+// Sum of weight(value) over ids [begin, end) by one warp (lanes share the range; 16-byte loads where
+// aligned). Integer sums: the result does not depend on which lane added what.
+template <typename WeightFn>
+__device__ __forceinline__ unsigned long long warp_range_weight(const float *__restrict__ row, int begin, int end,
+                                                               const WeightFn &weight, int lane) {
+  unsigned long long part = 0;
+  if (begin < end) {
+    const int misalign = static_cast<int>((reinterpret_cast<uintptr_t>(row) >> 2) & 3);
+    const int aligned = min(end, begin + ((4 - ((misalign + begin) & 3)) & 3));  // first 16-byte-aligned id
+    const int quads = (end - aligned) >> 2;
+    const int tail = aligned + 4 * quads;
+    if (begin + lane < aligned) part += weight(load(row, begin + lane));
+    const float4 *quad = reinterpret_cast<const float4 *>(row + aligned);
+    for (int c = lane; c < quads; c += 32) {
+      const float4 q = __ldg(quad + c);
+      part += weight(sanitize(q.x)) + weight(sanitize(q.y)) + weight(sanitize(q.z)) + weight(sanitize(q.w));
+    }
+    if (tail + lane < end) part += weight(load(row, tail + lane));
+  }
+  return part;
+}
+
 __device__ __forceinline__ unsigned long long warp_sum(unsigned long long v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -174,18 +221,16 @@ __device__ __forceinline__ void merge_stats(float &m, float &sum, int &arg, floa
 __device__ RowStats row_stats(const float *__restrict__ row, int vocab, Smem &sm) {
   float m = -INFINITY, sum = 0.0f;
   int arg = INT_MAX;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < vocab; i += kThreads) {
-    const float v = load(row, i);
+  for_each_element(row, vocab, [&](int i, float v) {
     if (v > m) {
       sum = __fadd_rn(__fmul_rn(sum, expf(__fsub_rn(m, v))), 1.0f);
       m = v;
       arg = i;
-    } else if (v != -INFINITY) {
-      sum = __fadd_rn(sum, expf(__fsub_rn(v, m)));
+    } else {
+      if (v == m && i < arg) arg = i;  // ties (and a row of -inf so far): the lowest id
+      if (v != -INFINITY) sum = __fadd_rn(sum, expf(__fsub_rn(v, m)));
     }
-    arg = min(arg, i);  // only matters while everything seen is -inf: the lowest id holds the max
-  }
+  });
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -263,14 +308,12 @@ __device__ Selected select_key(const float *__restrict__ row, int vocab, WeightF
     if (threadIdx.x == 0) sm.bcast_i32[1] = -1;
     __syncthreads();
     const uint32_t want = pass == 0 ? 0u : prefix >> high;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < vocab; i += kThreads) {
-      const float v = load(row, i);
+    for_each_element(row, vocab, [&](int, float v) {
       const uint32_t k = key_of(v);
-      if (pass > 0 && (k >> high) != want) continue;
+      if (pass > 0 && (k >> high) != want) return;
       const Bin w = weight(v);
       if (w != 0) atomicAdd(&hist[(k >> shift) & static_cast<uint32_t>(bins - 1)], w);
-    }
+    });
     __syncthreads();
 
     // Thread t owns bins [t * per, (t + 1) * per); suffix sums run from the highest bin down.
@@ -418,10 +461,7 @@ __device__ int ordered_draw(const float *__restrict__ row, int vocab, WeightFn w
   while (first || end - begin > kWalkSpan) {
     const int chunk = (end - begin + kWarps - 1) / kWarps;
     const int cb = min(end, begin + warp * chunk), ce = min(end, cb + chunk);
-    unsigned long long part = 0;
-#pragma unroll 4
-    for (int i = cb + lane; i < ce; i += 32) part += weight(load(row, i));
-    part = warp_sum(part);
+    const unsigned long long part = warp_sum(warp_range_weight(row, cb, ce, weight, lane));
     __syncthreads();  // earlier readers of warp_u64 and the broadcasts are done
     if (lane == 0) sm.warp_u64[warp] = part;
     __syncthreads();

@@ -246,6 +246,10 @@ inline uint64_t launch(unsigned grid, unsigned threads, const std::function<void
 #define __shfl_up_sync(mask, v, d) emu::shfl_up(mask, v, d, __LINE__)
 #define __ballot_sync(mask, p) emu::ballot(mask, p, __LINE__)
 
+struct float4 {
+  float x, y, z, w;
+};
+
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
@@ -261,6 +265,11 @@ inline float __uint_as_float(unsigned v) { return emu::from_bits<float>(v); }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(unsigned v) { return __builtin_ffs(static_cast<int>(v)); }
 template <typename T> T __ldg(const T *p) { return *p; }
+// A GPU faults on a misaligned vector load; so does the emulator.
+inline float4 __ldg(const float4 *p) {
+  if (reinterpret_cast<uintptr_t>(p) & 15) emu::fail("misaligned 16-byte load", static_cast<int>(reinterpret_cast<uintptr_t>(p) & 15), 0);
+  return *p;
+}
 template <typename T> T atomicAdd(T *p, T v) {
   const T old = *p;
   *p = old + v;
