@@ -6,27 +6,10 @@
 set -uo pipefail
 out=${OUT:-/tmp/updraft-bench}
 mkdir -p "$out"
+: > "$out/bench.txt"
 work=$(mktemp -d)
-stage() { # name, time limit in seconds, command...
-  local name=$1 limit=$2; shift 2
-  echo "=== $name" | tee -a "$work/bench.txt"
-  local start=$SECONDS
-  timeout "$limit" "$@" 2>&1 | tee -a "$work/bench.txt"
-  echo "--- $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$work/bench.txt"
-}
-
-stage ceilings 120 bash -c "python3 bench/gpu/ceilings.py > '$work/ceilings.json' && cat '$work/ceilings.json' | head -c 400"
-for kernel in gemm attention sample; do
-  script=bench/gpu/build_and_run_$kernel.sh
-  [[ -f $script ]] && stage "$kernel kernels" 240 env OUT="$work/$kernel" bash "$script"
-done
-model=${UPDRAFT_BENCH_MODEL:-.device/bench-models/llama-3.1-8b}
-if [[ -d $model ]]; then
-  stage "end-to-end dummy $(basename "$model")" 300 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e.json"
-  stage "shared prefix $(basename "$model")" 240 node bench/gpu/prefix.ts --model "$model" --json "$work/prefix.json"
-fi
-
-cp "$work/bench.txt" "$out/bench.txt"
+# Results land in $out after every stage, so a run cut off by the device's time limit keeps them.
+merge_json() {
 python3 - "$work" "$out/bench.json" <<'PY'
 import json, os, sys
 work, dest = sys.argv[1], sys.argv[2]
@@ -42,3 +25,28 @@ for root, _, files in os.walk(work):
                 merged[key] = {"error": str(error)}
 json.dump(merged, open(dest, 'w'), indent=1)
 PY
+}
+stage() { # name, time limit in seconds, command...
+  local name=$1 limit=$2; shift 2
+  echo "=== $name" | tee -a "$out/bench.txt"
+  local start=$SECONDS
+  timeout "$limit" "$@" 2>&1 | tee -a "$out/bench.txt"
+  echo "--- $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$out/bench.txt"
+  merge_json
+}
+
+model=${UPDRAFT_BENCH_MODEL:-.device/bench-models/llama-3.1-8b}
+# Which benchmarks, in order (BENCH_STAGES="e2e gemm" runs just those); ceilings always come first.
+stages=${BENCH_STAGES:-e2e prefix gemm attention sample}
+stage ceilings 120 bash -c "python3 bench/gpu/ceilings.py > '$work/ceilings.json' && head -c 400 '$work/ceilings.json'"
+for name in $stages; do
+  case $name in
+    e2e) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model")" 300 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e.json" ;;
+    prefix) [[ -d $model ]] && stage "shared prefix $(basename "$model")" 240 node bench/gpu/prefix.ts --model "$model" --json "$work/prefix.json" ;;
+    gemm | attention | sample)
+      script=bench/gpu/build_and_run_$name.sh
+      [[ -f $script ]] && stage "$name kernels" 300 env OUT="$work/$name" bash "$script" ;;
+    *) echo "unknown bench stage $name" | tee -a "$work/bench.txt" ;;
+  esac
+done
+
