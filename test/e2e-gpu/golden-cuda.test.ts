@@ -14,14 +14,21 @@ const skipReason = cuda?.available ? null : `cuda backend unavailable: ${cuda?.r
 
 /** Tokens compared: the first 32 ... */
 const COMPARED_TOKENS = 32;
-/** ... or up to the first step whose golden top-2 logprob gap is below this: bf16 rounding of the
- * activations moves logits by a few hundredths, so a smaller gap is a coin toss. */
-const BF16_NEAR_TIE = 0.1;
+/**
+ * ... or up to the first step whose golden top-2 logprob gap is below this. bf16 rounding of weights
+ * and activations moves a trained model's logits by a few hundredths, so for stories260K a gap under
+ * 0.1 is a coin toss. The random-weight models (std 0.15 weights, no training to make logits robust)
+ * move by up to a few tenths in bf16 — measured on an H200: tiny-llama3 flipped at a 0.118 gap — so
+ * they get a wider band; their float32 goldens are checked exactly by the CPU suite.
+ */
+const BF16_NEAR_TIE_TRAINED = 0.1;
+const BF16_NEAR_TIE_RANDOM = 0.3;
 
-function comparedLength(golden: GoldenCase): number {
+function comparedLength(golden: GoldenCase, trained: boolean): number {
+  const band = trained ? BF16_NEAR_TIE_TRAINED : BF16_NEAR_TIE_RANDOM;
   for (let step = 0; step < COMPARED_TOKENS; step++) {
     const top = golden.top5_logprobs[step]!;
-    if (top[0]![1] - top[1]![1] < BF16_NEAR_TIE) return step;
+    if (top[0]![1] - top[1]![1] < band) return step;
   }
   return COMPARED_TOKENS;
 }
@@ -48,12 +55,14 @@ describe.skipIf(skipReason !== null)(`golden outputs on cuda (bf16)${skipReason 
     afterAll(async () => server?.close());
 
     const check = (golden: GoldenCase, ids: number[]) => {
-      const n = comparedLength(golden);
+      const n = comparedLength(golden, model.exact);
       expect(ids.slice(0, n), `${model.name} ${JSON.stringify(golden.prompt)}: first ${n} tokens`).toEqual(golden.output_ids.slice(0, n));
     };
 
     it('one request at a time', async () => {
       for (const golden of model.cases) check(golden, await greedyIds(server, golden));
+      // The trained model must agree on many tokens, not pass vacuously through near-ties.
+      if (model.exact) expect(model.cases.reduce((sum, g) => sum + comparedLength(g, true), 0)).toBeGreaterThanOrEqual(model.cases.length * 16);
     });
 
     it('all at once, and 7 and 3 at once (graph buckets with padding)', async () => {
