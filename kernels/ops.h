@@ -130,6 +130,14 @@ typedef enum ud_op_kind {
    * Used by `--load-format dummy`. */
   UD_OP_FILL_RANDOM = 8,
 
+  /* Token ids of a step whose last sampled tokens are still on the device (async scheduling: the host
+   * schedules step N+1 before step N's samples come back).
+   * src0 ids [T] i32; src1 sources [T] i32 (optional); src2 table [R] i32 (optional)
+   * dst0 out [D] i32 with D >= T: out[i] = sources[i] >= 0 ? table[sources[i]] : ids[i] for i < T;
+   * out[T..D) untouched. Without sources it is a copy (how a step saves its samples for the next).
+   * A source outside [0, R) is an error reported by the backend, and that row keeps ids[i]. */
+  UD_OP_SELECT_TOKENS = 9,
+
   UD_OP_COUNT
 } ud_op_kind;
 

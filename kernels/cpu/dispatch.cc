@@ -14,6 +14,7 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
     case UD_OP_GATHER_ROWS: return launch_gather_rows(op, ctx);
     case UD_OP_SAMPLE: return launch_sample(op, ctx);
     case UD_OP_FILL_RANDOM: return launch_fill_random(op, ctx);
+    case UD_OP_SELECT_TOKENS: return launch_select_tokens(op, ctx);
     default: return ctx.fail(UD_ERR_UNSUPPORTED, "cpu: unknown op kind " + std::to_string(op.kind));
   }
 }
@@ -52,6 +53,7 @@ int32_t supports_op(const ud_op &op) {
     case UD_OP_GATHER_ROWS: src_rule = "fi"; dst_rule = "f"; break;
     case UD_OP_SAMPLE: src_rule = "ssissui"; dst_rule = "isis"; break;
     case UD_OP_FILL_RANDOM: src_rule = ""; dst_rule = "f"; break;
+    case UD_OP_SELECT_TOKENS: src_rule = "iii"; dst_rule = "i"; break;
     default: return 0;
   }
   return dtypes_match(op.src, op.n_src, src_rule) && dtypes_match(op.dst, op.n_dst, dst_rule) ? 1 : 0;

@@ -23,6 +23,7 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
     case UD_OP_GATHER_ROWS: return launch_gather_rows(op, ctx);
     case UD_OP_SAMPLE: return launch_sample(op, ctx);
     case UD_OP_FILL_RANDOM: return launch_fill_random(op, ctx);
+    case UD_OP_SELECT_TOKENS: return launch_select_tokens(op, ctx);
     default: return ctx.fail(UD_ERR_UNSUPPORTED, "cuda: unknown op kind " + std::to_string(op.kind));
   }
 }
@@ -95,6 +96,7 @@ int32_t supports_op(const ud_op &op) {
       src_rule = "ssissui"; dst_rule = "isis";
       break;
     case UD_OP_FILL_RANDOM: src_rule = ""; dst_rule = "f"; break;
+    case UD_OP_SELECT_TOKENS: src_rule = "iii"; dst_rule = "i"; break;
     default: return 0;
   }
   return dtypes_match(op.src, op.n_src, src_rule) && dtypes_match(op.dst, op.n_dst, dst_rule) ? 1 : 0;
@@ -115,8 +117,10 @@ std::string format_device_error(const DeviceErrorRecord &r) {
       return "attention: query_start_loc of sequence " + a + " is [" + b + ", " + c +
              "), which must be non-decreasing and within [0, numTokens]";
     default: {
+      if (r.code == kDeviceErrorOther && r.op == UD_OP_SELECT_TOKENS)
+        return "select_tokens: row " + a + " takes sample " + b + " of a table with " + c;
       const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention",
-                             "silu_mul", "gather_rows", "sample", "fill_random"};
+                             "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens"};
       const char *name = r.op >= 0 && r.op < UD_OP_COUNT ? names[r.op] : "an op";
       return std::string(name) + ": an operand value in device memory is invalid (error " + std::to_string(r.code) +
              ": " + a + ", " + b + ", " + c + ")";

@@ -62,7 +62,8 @@ export type OpKind =
   | 'silu_mul'
   | 'gather_rows'
   | 'sample'
-  | 'fill_random';
+  | 'fill_random'
+  | 'select_tokens';
 
 export interface OpNode {
   op: OpKind;

@@ -15,6 +15,7 @@ import { defineMatmulTests } from './conformance/matmul.ts';
 import { defineRmsNormTests } from './conformance/rmsnorm.ts';
 import { defineRopeKvWriteTests } from './conformance/rope-kv-write.ts';
 import { defineSampleTests } from './conformance/sample.ts';
+import { defineSelectTokensTests } from './conformance/select-tokens.ts';
 
 describeEachBackend('op conformance', (backend) => {
   let device: NativeDevice | undefined;
@@ -34,5 +35,6 @@ describeEachBackend('op conformance', (backend) => {
   defineAttentionTests(getDevice);
   defineSampleTests(getDevice);
   defineFillRandomTests(getDevice);
+  defineSelectTokensTests(getDevice);
   defineErrorTests(getDevice);
 });

@@ -472,3 +472,8 @@ export function keptDistribution(logits: Float32Array, temperature: number, topK
   const total = weights.reduce((p, w) => p + w, 0);
   return new Map(result.kept.map((id, i) => [id, weights[i]! / total]));
 }
+
+/** SELECT_TOKENS: ids[i], or table[sources[i]] where sources[i] >= 0; rows past ids untouched (null here). */
+export function selectTokens(ids: Int32Array, sources: Int32Array | null, table: Int32Array | null): Int32Array {
+  return ids.map((id, i) => (sources !== null && sources[i]! >= 0 ? table![sources[i]!]! : id));
+}
