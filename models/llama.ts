@@ -14,7 +14,7 @@ import { parseDecoderConfig } from '../src/model/hf-config.ts';
 import type { DecoderConfig } from '../src/model/hf-config.ts';
 import type { ModelArchitecture } from '../src/model/registry.ts';
 import { computeRope } from '../src/model/rope.ts';
-import { DIM, INPUT, OUTPUT } from '../src/model/step-io.ts';
+import { DIM, INPUT, OUTPUT, STATE } from '../src/model/step-io.ts';
 import type { WeightSource } from '../src/model/weights.ts';
 import { ProgramBuilder } from './program-builder.ts';
 import type { WeightDtypeOption } from './program-builder.ts';
@@ -80,6 +80,7 @@ export const LLAMA_WEIGHT_NAMES = {
 
 /** Scratch activations shared by all layers. */
 export const LLAMA_ACTIVATIONS = {
+  resolvedIds: 'resolved_ids', // [numTokens] i32 — input_ids with the previous step's samples filled in
   hidden: 'hidden', // [numTokens, hidden] — embedding, o_proj and down_proj outputs
   residual: 'residual', // [numTokens, hidden] — running residual stream
   normed: 'normed', // [numTokens, hidden] — rmsnorm outputs
@@ -140,7 +141,11 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
   const invFreq = b.dataWeight(W.ropeInvFreq, rope.invFreq, [rope.invFreq.length]);
   if (rope.attentionScaling !== 1) throw new Error(`rope attention scaling ${rope.attentionScaling} is not supported by rope_kv_write`);
 
-  b.op('embedding', [embed, INPUT.inputIds], [A.hidden]);
+  // Rows whose token the previous step sampled on the device take it from there (async scheduling).
+  b.tensor(A.resolvedIds, 'i32', [T], 'activation');
+  b.tensor(STATE.previousSampledIds, 'i32', [opts.limits.maxNumSeqs], 'state');
+  b.op('select_tokens', [INPUT.inputIds, INPUT.tokenSources, STATE.previousSampledIds], [A.resolvedIds]);
+  b.op('embedding', [embed, A.resolvedIds], [A.hidden]);
   for (let i = 0; i < cfg.numLayers; i++) addLayer(b, cfg, opts, i, { invFreq, rotaryDim: rope.rotaryDim });
 
   b.op('gather_rows', [A.hidden, INPUT.logitsIndices], [A.lastHidden]);
@@ -157,6 +162,8 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
     // The maximum K; the step's numTopLogprobs dim gives the K actually returned.
     { num_top_logprobs: opts.limits.maxTopLogprobs },
   );
+  // Kept on the device for the next step, which may have been scheduled before these reach the host.
+  b.op('select_tokens', [OUTPUT.sampledIds, null, null], [STATE.previousSampledIds]);
   return b.build();
 }
 
@@ -224,6 +231,7 @@ function declareStepInputs(b: ProgramBuilder): void {
   const T = DIM.numTokens;
   const S = DIM.numSeqs;
   b.tensor(INPUT.inputIds, 'i32', [T], 'input');
+  b.tensor(INPUT.tokenSources, 'i32', [T], 'input');
   b.tensor(INPUT.positions, 'i32', [T], 'input');
   b.tensor(INPUT.slotMapping, 'i32', [T], 'input');
   b.tensor(INPUT.blockTables, 'i32', [S, DIM.maxBlocksPerSeq], 'input');

@@ -62,6 +62,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
           maxModelLen: model.maxModelLen,
           enableChunkedPrefill: config.enableChunkedPrefill,
           eosTokenIds: model.tokenizer.eosTokenIds,
+          maxStepsInFlight: config.asyncScheduling ? 2 : 1,
         },
         kv,
       );

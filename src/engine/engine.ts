@@ -43,6 +43,7 @@ export class EngineCore {
   readonly #options: EngineOptions;
   readonly #tracked = new Map<string, Tracked>();
   #loop: Promise<void> | null = null;
+  #lastResultAt = 0;
   #stopped = false;
   /** Steps run so far (stats, tests). */
   numSteps = 0;
@@ -124,35 +125,35 @@ export class EngineCore {
    * (updateFromOutput skips finished requests), as in vLLM.
    */
   async #run(): Promise<void> {
-    let inFlight: InFlightStep | null = null;
+    const inFlight: InFlightStep[] = [];
     for (;;) {
-      if (inFlight === null) {
+      const launchStart = performance.now();
+      this.#fill(inFlight);
+      this.hostTimeMs += performance.now() - launchStart;
+      const step = inFlight.shift();
+      if (step === undefined) {
         if (!this.scheduler.hasUnfinishedRequests()) break;
-        const launchStart = performance.now();
-        inFlight = this.#launch();
-        this.hostTimeMs += performance.now() - launchStart;
-        if (inFlight === null) {
-          // Nothing can run (should not happen for accepted requests); let aborts and arrivals change that.
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          continue;
-        }
+        // Nothing can run (should not happen for accepted requests); let aborts and arrivals change that.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
       }
-      const step: InFlightStep = inFlight;
       let sampled: (SampledToken | null)[];
       try {
         sampled = await step.result;
       } catch (error) {
         this.#failStep(step.out, error as Error);
-        inFlight = null;
         continue;
       }
       const resultAt = performance.now();
-      this.deviceTimeMs += resultAt - step.launchedAt;
+      // With two steps queued, the second one's device time starts when the first one's ends.
+      this.deviceTimeMs += resultAt - Math.max(step.launchedAt, this.#lastResultAt);
+      this.#lastResultAt = resultAt;
       this.numSteps++;
       const ids = sampled.map((s) => (s === null ? -1 : s.tokenId));
       const updates = this.scheduler.updateFromOutput(step.out, ids);
       if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
-      inFlight = this.scheduler.hasUnfinishedRequests() ? this.#launch() : null;
+      // Keep the device busy before turning this step's tokens into text.
+      this.#fill(inFlight);
       const outputsStart = performance.now();
       this.criticalHostTimeMs += outputsStart - resultAt;
       this.#emitOutputs(step.out, sampled, updates);
@@ -162,14 +163,24 @@ export class EngineCore {
     if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
   }
 
+  /**
+   * Launches steps until the scheduler's limit of steps in flight is reached (1: one at a time; 2:
+   * async scheduling, the next step scheduled and queued while the current one runs) or nothing more
+   * can be scheduled.
+   */
+  #fill(inFlight: InFlightStep[]): void {
+    while (inFlight.length < this.scheduler.config.maxStepsInFlight && this.scheduler.hasUnfinishedRequests()) {
+      const step = this.#launch();
+      if (step === null) return;
+      inFlight.push(step);
+    }
+  }
+
   /** Schedules the next step and starts it on the device; null when nothing could be scheduled. */
   #launch(): InFlightStep | null {
     const out = this.scheduler.schedule();
     this.numPreemptions += out.preemptedRequestIds.length;
-    if (out.scheduled.length === 0) {
-      this.scheduler.updateFromOutput(out, []);
-      return null;
-    }
+    if (out.scheduled.length === 0) return null;
     // execute() builds the inputs and issues the native call before its first await.
     const result = this.#runner.execute(out);
     return { out, result, launchedAt: performance.now() };

@@ -72,8 +72,16 @@ export class Request implements KVRequest {
   status: RequestStatus = RequestStatus.WAITING;
   /** The stop token id or stop string that ended the request, when one did. */
   stopReason: number | string | null = null;
-  /** Tokens whose KV is in the cache; chases numTokens. Reset to 0 on preemption. */
+  /**
+   * Tokens whose KV is computed or scheduled to be (a step counts from the moment it is scheduled);
+   * chases numTokensWithPlaceholders. Reset to 0 on preemption.
+   */
   numComputedTokens = 0;
+  /**
+   * Output tokens that scheduled steps will sample but whose ids have not reached the host yet (0 when
+   * steps run one at a time; up to the number of steps in flight with async scheduling).
+   */
+  numOutputPlaceholders = 0;
   /** Prompt tokens served from the prefix cache at first scheduling (reported in usage). */
   numCachedTokens = 0;
   numPreemptions = 0;
@@ -104,6 +112,11 @@ export class Request implements KVRequest {
 
   get numOutputTokens(): number {
     return this.outputTokenIds.length;
+  }
+
+  /** numTokens plus the outputs still being sampled: what scheduling may compute up to. */
+  get numTokensWithPlaceholders(): number {
+    return this.#numTokens + this.numOutputPlaceholders;
   }
 
   /** Zero-copy view of all tokens (prompt then outputs). */

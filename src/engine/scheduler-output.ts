@@ -17,17 +17,27 @@ export interface ScheduledRequest {
   /** request.numComputedTokens when scheduled: this step computes positions [startPos, startPos + numScheduledTokens). */
   readonly startPos: number;
   readonly numScheduledTokens: number;
-  /** [numScheduledTokens] token ids at those positions (zero-copy view; stays valid, tokens are append-only). */
+  /**
+   * Token ids at positions [startPos, startPos + numScheduledTokens - numPlaceholderTokens) (zero-copy
+   * view; stays valid, tokens are append-only).
+   */
   readonly tokenIds: Int32Array;
+  /**
+   * The last this many positions hold tokens that the previous step samples on the device (async
+   * scheduling; 0 or 1): the runner points those rows at that step's output.
+   */
+  readonly numPlaceholderTokens: number;
+  /** request.numPreemptions when scheduled: a result for an earlier incarnation is stale. */
+  readonly incarnation: number;
   /** The request's whole block table after this step's allocation. Live view: read it before the next schedule(). */
   readonly blockIds: readonly number[];
   /** Ids appended to the table this step (prefix hits first, then fresh blocks), for runners that keep persistent tables. */
   readonly newBlockIds: readonly number[];
   /** True on the first step after admission (new, or resumed after preemption with a fresh table). */
   readonly isAdmission: boolean;
-  /** True when this step reaches the request's last token (startPos + numScheduledTokens === numTokens): sample from its last row. */
+  /** True when this step reaches the request's last token (including outputs still being sampled): sample from its last row. */
   readonly willSample: boolean;
-  /** Index in outputTokenIds of the token sampled this step (outputTokenIds.length); the per-request sampler counter. */
+  /** Index in outputTokenIds of the token sampled this step (outputs so far + placeholders); the per-request sampler counter. */
   readonly sampleIndex: number;
 }
 
@@ -79,21 +89,30 @@ export class StepBuilder {
     }
     const startPos = request.numComputedTokens;
     const endPos = startPos + numScheduledTokens;
+    const knownEnd = Math.min(endPos, request.numTokens);
+    const willSample = endPos === request.numTokensWithPlaceholders;
     this.#entries.set(request, {
       request,
       requestId: request.requestId,
       startPos,
       numScheduledTokens,
-      tokenIds: request.tokenIds(startPos, endPos),
+      tokenIds: request.tokenIds(startPos, knownEnd),
+      numPlaceholderTokens: endPos - knownEnd,
+      incarnation: request.numPreemptions,
       blockIds,
       newBlockIds,
       isAdmission,
-      willSample: endPos === request.numTokens,
-      sampleIndex: request.numOutputTokens,
+      willSample,
+      sampleIndex: request.numOutputTokens + request.numOutputPlaceholders,
     });
+    // Counted as computed from now on (the KV slots are allocated; a later step may be scheduled before
+    // this one's results arrive). A preemption resets both.
+    request.numComputedTokens = endPos;
+    if (willSample) request.numOutputPlaceholders++;
     this.tokenBudget -= numScheduledTokens;
   }
 
+  /** Drops a request's entry (it is being preempted, which resets its counters). */
   remove(request: Request): boolean {
     const entry = this.#entries.get(request);
     if (entry === undefined) return false;

@@ -51,6 +51,12 @@ export interface SchedulerConfig {
   eosTokenIds: readonly number[];
   /** Consecutive pass-overs before a waiting request blocks those behind it. Default 16. */
   maxWaitingSkips?: number;
+  /**
+   * Steps that may be scheduled before the oldest one's results are applied. 1 (default): schedule,
+   * run, update, in turn. 2: async scheduling — step N+1 is scheduled (and its inputs prepared) while
+   * step N runs; tokens N samples are placeholders in N+1 that the device fills in (select_tokens).
+   */
+  maxStepsInFlight?: number;
   /** Caps one request's prefill chunk per step so a long prompt leaves room to admit others (vLLM's
    * long_prefill_token_threshold). 0 = off (default): a prefill takes whatever budget is left. */
   longPrefillTokenThreshold?: number;
@@ -72,7 +78,8 @@ export class Scheduler {
   readonly #running: Request[] = [];
   readonly #waiting = new WaitingQueue();
   #finishedSinceLastStep: string[] = [];
-  #inFlight: SchedulerOutput | null = null;
+  /** Scheduled steps whose results are not applied yet, oldest first. */
+  readonly #inFlight: SchedulerOutput[] = [];
   #stepId = 0;
   /** Most tokens one request computes in a step (longPrefillTokenThreshold, or unlimited). */
   readonly #chunkCap: number;
@@ -82,6 +89,7 @@ export class Scheduler {
       ...config,
       maxWaitingSkips: config.maxWaitingSkips ?? 16,
       longPrefillTokenThreshold: config.longPrefillTokenThreshold ?? 0,
+      maxStepsInFlight: config.maxStepsInFlight ?? 1,
     };
     for (const key of ['maxNumSeqs', 'maxNumBatchedTokens', 'maxModelLen'] as const) {
       if (!Number.isInteger(c[key]) || c[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${c[key]}`);
@@ -95,6 +103,9 @@ export class Scheduler {
     if (!(c.maxWaitingSkips >= 0)) throw new RangeError(`maxWaitingSkips must be >= 0 (Infinity: never hold the line), got ${c.maxWaitingSkips}`);
     if (!Number.isInteger(c.longPrefillTokenThreshold) || c.longPrefillTokenThreshold < 0) {
       throw new RangeError(`longPrefillTokenThreshold must be a non-negative integer, got ${c.longPrefillTokenThreshold}`);
+    }
+    if (!Number.isInteger(c.maxStepsInFlight) || c.maxStepsInFlight < 1 || c.maxStepsInFlight > 2) {
+      throw new RangeError(`maxStepsInFlight must be 1 or 2, got ${c.maxStepsInFlight}`);
     }
     this.config = Object.freeze(c);
     this.#chunkCap = c.enableChunkedPrefill && c.longPrefillTokenThreshold > 0 ? c.longPrefillTokenThreshold : Infinity;
@@ -161,15 +172,24 @@ export class Scheduler {
     return true;
   }
 
+  /** Steps scheduled whose results have not been applied yet. */
+  get numStepsInFlight(): number {
+    return this.#inFlight.length;
+  }
+
   schedule(): SchedulerOutput {
-    if (this.#inFlight !== null) throw new Error(`schedule() called while step ${this.#inFlight.stepId} awaits updateFromOutput()`);
+    if (this.#inFlight.length >= this.config.maxStepsInFlight) {
+      throw new Error(`schedule() called with ${this.#inFlight.length} step(s) awaiting updateFromOutput() (maxStepsInFlight ${this.config.maxStepsInFlight})`);
+    }
     const step = new StepBuilder(this.config.maxNumBatchedTokens);
     const preempted: string[] = [];
     this.#scheduleRunning(step, preempted);
     if (preempted.length === 0) this.#admitWaiting(step);
     const out = step.build(++this.#stepId, preempted, this.#finishedSinceLastStep);
     this.#finishedSinceLastStep = [];
-    this.#inFlight = out;
+    // An empty step has nothing to apply: it is not in flight (updateFromOutput accepts it as a no-op).
+    if (out.scheduled.length === 0) return out;
+    this.#inFlight.push(out);
     return out;
   }
 
@@ -179,24 +199,27 @@ export class Scheduler {
    * Returns one update per request that sampled a token.
    */
   updateFromOutput(out: SchedulerOutput, sampledTokenIds: SampledTokenIds): RequestUpdate[] {
-    if (out !== this.#inFlight) throw new Error(`updateFromOutput: step ${out.stepId} is not the step in flight`);
+    if (out.scheduled.length === 0 && !this.#inFlight.includes(out)) return [];
+    if (out !== this.#inFlight[0]) throw new Error(`updateFromOutput: step ${out.stepId} is not the oldest step in flight`);
     // Validate every sampled id before touching any request, so a bad output leaves the state as it was.
-    const live = out.scheduled.map((s) => this.#isLive(s.request));
+    const live = out.scheduled.map((s) => this.#isLive(s.request) && s.request.numPreemptions === s.incarnation);
     const tokenIds = out.scheduled.map((s, i) => (live[i] && s.willSample ? sampledTokenAt(sampledTokenIds, i, s.requestId) : -1));
-    this.#inFlight = null;
+    this.#inFlight.shift();
     const updates: RequestUpdate[] = [];
     for (let i = 0; i < out.scheduled.length; i++) {
       const s = out.scheduled[i]!;
       const request = s.request;
-      // Aborted or finished while the step ran: its blocks are already freed, nothing to apply.
+      // Aborted, finished or preempted while the step ran: its blocks are already freed, nothing to apply.
       if (!live[i]) continue;
-      if (request.numComputedTokens !== s.startPos) {
-        throw new Error(`updateFromOutput: ${request.requestId} has ${request.numComputedTokens} computed tokens, step started at ${s.startPos}`);
+      const endPos = s.startPos + s.numScheduledTokens;
+      if (endPos > request.numComputedTokens) {
+        throw new Error(`updateFromOutput: ${request.requestId} has ${request.numComputedTokens} computed tokens, the step computed up to ${endPos}`);
       }
-      request.numComputedTokens += s.numScheduledTokens;
-      this.kv.cacheFullBlocks(request);
+      // The KV of [0, endPos) now exists; every token in it is known (the previous update filled placeholders).
+      this.kv.cacheFullBlocks(request, endPos);
       if (!s.willSample) continue;
       const tokenId = tokenIds[i]!;
+      request.numOutputPlaceholders--;
       request.appendOutputToken(tokenId);
       const stop = checkStop(request, this.config.maxModelLen, this.#eos);
       if (stop !== null) this.#finish(request, stop.status, stop.stopReason);
@@ -212,7 +235,7 @@ export class Scheduler {
       running: this.#running,
       waiting: this.#waiting,
       kv: this.kv,
-      inFlight: this.#inFlight,
+      numStepsInFlight: this.#inFlight.length,
       maxNumSeqs: this.config.maxNumSeqs,
     });
   }
@@ -228,17 +251,31 @@ export class Scheduler {
   #scheduleRunning(step: StepBuilder, preempted: string[]): void {
     const decodes: Request[] = [];
     const prefills: Request[] = [];
-    for (const r of this.#running) (r.numTokens - r.numComputedTokens === 1 ? decodes : prefills).push(r);
+    for (const r of this.#running) {
+      const numRemaining = r.numTokensWithPlaceholders - r.numComputedTokens;
+      // Nothing to compute until a step in flight returns, or at its limit: that step's token ends it.
+      if (numRemaining === 0 || this.#atLimit(r)) continue;
+      (numRemaining === 1 ? decodes : prefills).push(r);
+    }
     for (const request of decodes.concat(prefills)) {
       if (step.tokenBudget === 0) break;
       if (request.status !== RequestStatus.RUNNING) continue; // preempted earlier in this loop
-      const numRemaining = request.numTokens - request.numComputedTokens;
+      const numRemaining = request.numTokensWithPlaceholders - request.numComputedTokens;
       if (!this.config.enableChunkedPrefill && numRemaining > step.tokenBudget) continue;
       const numNewTokens = Math.min(numRemaining, step.tokenBudget, this.#chunkCap);
       const newBlockIds = this.#allocateOrPreempt(request, numNewTokens, step, preempted);
       if (newBlockIds === null) continue;
       step.add(request, numNewTokens, this.kv.blockIds(request.requestId), newBlockIds, false);
     }
+  }
+
+  /** The outputs being sampled will reach maxTokens or the context window: schedule nothing more. */
+  #atLimit(request: Request): boolean {
+    if (request.numOutputPlaceholders === 0) return false;
+    return (
+      request.numOutputTokens + request.numOutputPlaceholders >= request.params.maxTokens ||
+      request.numTokensWithPlaceholders >= this.config.maxModelLen
+    );
   }
 
   /** Allocates, preempting the worst running requests until it fits; null when the request itself was preempted or must wait. */
@@ -267,6 +304,8 @@ export class Scheduler {
     this.kv.free(victim);
     victim.status = RequestStatus.PREEMPTED;
     victim.numComputedTokens = 0;
+    // Its samples in flight are dropped (stale incarnation); they are sampled again, identically, later.
+    victim.numOutputPlaceholders = 0;
     victim.numPreemptions++;
     this.#waiting.add(victim);
   }

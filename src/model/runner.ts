@@ -56,6 +56,7 @@ export interface StepRunner {
 /** The per-step input arrays, sized for the limits. */
 class StepBuffers {
   readonly inputIds: Int32Array; // [maxNumTokens]
+  readonly tokenSources: Int32Array; // [maxNumTokens]: -1, or the previous step's sequence index
   readonly positions: Int32Array; // [maxNumTokens]
   readonly slotMapping: Int32Array; // [maxNumTokens]
   readonly blockTables: Int32Array; // [maxNumSeqs, maxBlocksPerSeq]
@@ -72,6 +73,7 @@ class StepBuffers {
   constructor(limits: RunnerLimits) {
     const { maxNumTokens: t, maxNumSeqs: s, maxBlocksPerSeq: b } = limits;
     this.inputIds = new Int32Array(t);
+    this.tokenSources = new Int32Array(t);
     this.positions = new Int32Array(t);
     this.slotMapping = new Int32Array(t);
     this.blockTables = new Int32Array(s * b);
@@ -94,6 +96,8 @@ export class ModelRunner implements StepRunner {
   #nextBuffer = 0;
 
   readonly #options: RunnerOptions;
+  /** requestId → its row in the previous step's samples (what placeholder tokens point at). */
+  #previousSampleRows = new Map<string, number>();
 
   constructor(program: Program, limits: RunnerLimits, options: RunnerOptions = {}) {
     this.#program = program;
@@ -134,11 +138,21 @@ export class ModelRunner implements StepRunner {
     }
 
     let row = 0;
+    const sampleRows = new Map<string, number>();
     for (let seq = 0; seq < numRealSeqs; seq++) {
       const s = out.scheduled[seq]!;
       const { startPos, numScheduledTokens, tokenIds, blockIds } = s;
       buf.queryStartLoc[seq] = row;
       buf.inputIds.set(tokenIds, row);
+      buf.tokenSources.fill(-1, row, row + tokenIds.length);
+      // Tokens the previous step samples on the device: the device fills them in (select_tokens).
+      for (let i = tokenIds.length; i < numScheduledTokens; i++) {
+        const source = this.#previousSampleRows.get(s.requestId);
+        if (source === undefined) throw new Error(`step ${out.stepId}: ${s.requestId} waits for a token the previous step did not sample`);
+        buf.inputIds[row + i] = 0;
+        buf.tokenSources[row + i] = source;
+      }
+      if (s.willSample) sampleRows.set(s.requestId, seq);
       for (let i = 0; i < numScheduledTokens; i++) {
         const pos = startPos + i;
         buf.positions[row + i] = pos;
@@ -158,9 +172,11 @@ export class ModelRunner implements StepRunner {
       buf.seeds[seq] = params.seed;
       buf.sampleCounters[seq] = s.sampleIndex;
     }
+    this.#previousSampleRows = sampleRows;
     for (let seq = numRealSeqs; seq < numSeqs; seq++) {
       buf.queryStartLoc[seq] = row;
       buf.inputIds[row] = 0;
+      buf.tokenSources[row] = -1;
       buf.positions[row] = 0;
       buf.slotMapping[row] = -1;
       buf.blockTables.fill(-1, seq * numBlockColumns, (seq + 1) * numBlockColumns);
@@ -185,6 +201,7 @@ export class ModelRunner implements StepRunner {
       },
       inputs: {
         [INPUT.inputIds]: buf.inputIds.subarray(0, numTokens),
+        [INPUT.tokenSources]: buf.tokenSources.subarray(0, numTokens),
         [INPUT.positions]: buf.positions.subarray(0, numTokens),
         [INPUT.slotMapping]: buf.slotMapping.subarray(0, numTokens),
         [INPUT.blockTables]: buf.blockTables.subarray(0, numSeqs * numBlockColumns),

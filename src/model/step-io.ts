@@ -18,8 +18,13 @@ export const DIM = {
 
 /** Per-step inputs, uploaded from the host. Shapes in terms of DIM. */
 export const INPUT = {
-  /** [numTokens] i32 — token ids to compute. */
+  /** [numTokens] i32 — token ids to compute (rows whose tokenSources entry is set are overwritten on the device). */
   inputIds: 'input_ids',
+  /**
+   * [numTokens] i32 — -1, or the index of the sequence in the previous step whose sampled token this
+   * row takes (async scheduling: the step was scheduled before that token reached the host).
+   */
+  tokenSources: 'token_sources',
   /** [numTokens] i32 — position of each token in its sequence. */
   positions: 'positions',
   /** [numTokens] i32 — KV cache row (block * blockSize + offset) each token's K/V is written to. */
@@ -44,6 +49,12 @@ export const INPUT = {
   seeds: 'seeds',
   /** [numSeqs] i32 — index of the token being sampled within the request's output */
   sampleCounters: 'sample_counters',
+} as const;
+
+/** Device state the program keeps between steps. */
+export const STATE = {
+  /** [maxNumSeqs] i32 — the previous step's sampled ids, which tokenSources index. */
+  previousSampledIds: 'previous_sampled_ids',
 } as const;
 
 /** Per-step outputs, downloaded to the host. */

@@ -105,3 +105,17 @@ describe.each(models.filter((m) => m.name === 'tiny-llama3' || m.name === 'stori
     expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
   });
 });
+
+describe.each(models.filter((m) => m.name === 'tiny-qwen2' || m.name === 'stories260K'))('golden outputs of $name, one step at a time (no async scheduling)', (model) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(model.dir, { asyncScheduling: false });
+  });
+  afterAll(async () => server?.close());
+
+  it('all cases at once', async () => {
+    const results = await Promise.all(model.cases.map((golden) => generate(server, golden)));
+    results.forEach(({ steps }, i) => expectGolden(model, model.cases[i]!, steps));
+    expect(server.runtime.engine.scheduler.config.maxStepsInFlight).toBe(1);
+  });
+});

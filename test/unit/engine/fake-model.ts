@@ -41,8 +41,12 @@ export class FakeModel {
     this.#written = new Uint8Array(pool.numBlocks * blockSize);
   }
 
-  /** Runs one step; returns one sampled id per entry of out.scheduled (-1 where it does not sample). */
-  step(out: SchedulerOutput): number[] {
+  /**
+   * Runs one step; returns one sampled id per entry of out.scheduled (-1 where it does not sample).
+   * Placeholder tokens (async scheduling) take the previous step's sample for the request, as the
+   * device's select_tokens does.
+   */
+  step(out: SchedulerOutput, previousSamples: ReadonlyMap<string, number> = new Map()): number[] {
     const bs = this.#blockSize;
     return out.scheduled.map((s) => {
       const slotOf = (pos: number): number => {
@@ -60,7 +64,12 @@ export class FakeModel {
           if (!this.#written[prevSlot]) throw new Error(`${s.requestId}: reads unwritten slot ${prevSlot} (position ${pos - 1})`);
           prev = this.#slots[prevSlot]!;
         }
-        state = mixState(prev, s.tokenIds[i]!, pos);
+        let tokenId: number | undefined = s.tokenIds[i];
+        if (i >= s.tokenIds.length) {
+          tokenId = previousSamples.get(s.requestId);
+          if (tokenId === undefined || tokenId < 0) throw new Error(`${s.requestId}: placeholder at ${pos} but the previous step sampled nothing for it`);
+        }
+        state = mixState(prev, tokenId!, pos);
         const slot = slotOf(pos);
         const block = this.#pool.blocks[Math.floor(slot / bs)]!;
         if (block.refCount !== 1) throw new Error(`${s.requestId}: writes position ${pos} into block ${block.blockId} with refCount ${block.refCount}`);

@@ -11,6 +11,7 @@ import { Request, RequestStatus, finishReasonOf } from '../../../src/engine/requ
 import { Scheduler } from '../../../src/engine/scheduler.ts';
 import { defaultSamplingParams } from '../../../src/sampling/params.ts';
 import { FakeModel, makeRng, runAlone } from './fake-model.ts';
+import type { SchedulerOutput } from '../../../src/engine/scheduler-output.ts';
 
 const VOCAB = 40;
 const EOS = 0;
@@ -21,9 +22,10 @@ interface SimResult {
   preemptions: number;
   prefixHits: number;
   checkedOutputs: number;
+  placeholderTokens: number;
 }
 
-function simulate(seed: number): SimResult {
+function simulate(seed: number, stepsInFlight: 1 | 2): SimResult {
   const rng = makeRng(seed);
   const blockSize = rng.pick([1, 2, 4, 8, 16]);
   const maxModelLen = rng.int(16, 120);
@@ -35,7 +37,7 @@ function simulate(seed: number): SimResult {
   const numBlocks = 1 + blocksForLongest + rng.int(0, 2 * blocksForLongest);
   const kv = new KVCacheManager({ numBlocks, blockSize, enablePrefixCaching: caching });
   const sched = new Scheduler(
-    { maxNumSeqs, maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: chunked, eosTokenIds: [EOS], maxWaitingSkips: rng.int(0, 8), longPrefillTokenThreshold: rng.chance(0.3) ? rng.int(1, 16) : 0 },
+    { maxNumSeqs, maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: chunked, eosTokenIds: [EOS], maxWaitingSkips: rng.int(0, 8), longPrefillTokenThreshold: rng.chance(0.3) ? rng.int(1, 16) : 0, maxStepsInFlight: stepsInFlight },
     kv,
   );
   const model = new FakeModel(kv.pool, blockSize, VOCAB);
@@ -48,6 +50,9 @@ function simulate(seed: number): SimResult {
   const endedByUs = new Set<Request>(); // aborted or finished by a (simulated) stop string
   let preemptions = 0;
   let step = 0;
+  const pending: { out: SchedulerOutput; sampled: number[] }[] = [];
+  let previousSamples = new Map<string, number>();
+  let placeholderTokens = 0;
   const live = (): Request[] => all.filter((r) => !endedByUs.has(r) && r.status !== RequestStatus.FINISHED_STOPPED && r.status !== RequestStatus.FINISHED_LENGTH);
   const endRandom = (filter: (r: Request) => boolean, how: 'abort' | 'stop'): void => {
     const candidates = live().filter(filter);
@@ -85,22 +90,44 @@ function simulate(seed: number): SimResult {
     if (rng.chance(0.01)) endRandom((r) => r.status === RequestStatus.PREEMPTED, 'abort');
     if (rng.chance(0.01)) endRandom((r) => r.status === RequestStatus.RUNNING && r.numOutputTokens > 0, 'stop');
 
-    const decoding = live().filter((r) => r.status === RequestStatus.RUNNING && r.numTokens - r.numComputedTokens === 1);
-    const out = sched.schedule();
-    sched.checkIntegrity();
-    preemptions += out.preemptedRequestIds.length;
-    expect(out.numScheduledTokens).toBeLessThanOrEqual(maxNumBatchedTokens);
-    expect(out.scheduled.length).toBeLessThanOrEqual(maxNumSeqs);
-    const scheduledIds = new Set(out.scheduled.map((s) => s.requestId));
-    expect(scheduledIds.size).toBe(out.scheduled.length);
-    // Decodes never starve: every request decoding before the step runs in it unless it was preempted.
-    for (const r of decoding) {
-      if (r.status === RequestStatus.RUNNING) expect(scheduledIds.has(r.requestId), `seed ${seed} step ${step}: decode ${r.requestId} skipped`).toBe(true);
+    // Requests with one token to compute now (not waiting on a step in flight, not at their limit).
+    const decoding = live().filter(
+      (r) =>
+        r.status === RequestStatus.RUNNING &&
+        r.numTokensWithPlaceholders - r.numComputedTokens === 1 &&
+        r.numOutputTokens + r.numOutputPlaceholders < r.params.maxTokens &&
+        r.numTokensWithPlaceholders < maxModelLen,
+    );
+    let launched = false;
+    if (pending.length < stepsInFlight) {
+      const out = sched.schedule();
+      sched.checkIntegrity();
+      preemptions += out.preemptedRequestIds.length;
+      expect(out.numScheduledTokens).toBeLessThanOrEqual(maxNumBatchedTokens);
+      expect(out.scheduled.length).toBeLessThanOrEqual(maxNumSeqs);
+      const scheduledIds = new Set(out.scheduled.map((s) => s.requestId));
+      expect(scheduledIds.size).toBe(out.scheduled.length);
+      // Decodes never starve: every request decoding before the step runs in it unless it was preempted.
+      for (const r of decoding) {
+        if (r.status === RequestStatus.RUNNING) expect(scheduledIds.has(r.requestId), `seed ${seed} step ${step}: decode ${r.requestId} skipped`).toBe(true);
+      }
+      if (out.scheduled.length > 0) {
+        // The device runs steps in launch order: execute now, with the previous launch's samples.
+        const sampled = model.step(out, previousSamples);
+        for (const s of out.scheduled) placeholderTokens += s.numPlaceholderTokens;
+        previousSamples = new Map(out.scheduled.flatMap((s, i) => (s.willSample ? [[s.requestId, sampled[i]!] as [string, number]] : [])));
+        pending.push({ out, sampled });
+        launched = true;
+      } else {
+        sched.updateFromOutput(out, []); // a no-op for an empty step
+      }
     }
-    const sampled = model.step(out);
     if (rng.chance(0.03)) endRandom(() => true, 'abort'); // while the step is in flight
-    sched.updateFromOutput(out, sampled);
-    sched.checkIntegrity();
+    if (pending.length === stepsInFlight || (!launched && pending.length > 0)) {
+      const { out, sampled } = pending.shift()!;
+      sched.updateFromOutput(out, sampled);
+      sched.checkIntegrity();
+    }
   }
 
   expect(kv.pool.numFreeBlocks).toBe(numBlocks - 1);
@@ -127,19 +154,23 @@ function simulate(seed: number): SimResult {
   expect(stats.hits).toBe(cachedTokens);
   if (!caching) expect(stats.queries).toBe(0);
   else expect(stats.requests).toBeGreaterThanOrEqual(admitted - all.filter((r) => endedByUs.has(r) && r.numOutputTokens === 0).length);
-  return { steps: step, numRequests: all.length, preemptions, prefixHits: stats.hits, checkedOutputs };
+  return { steps: step, numRequests: all.length, preemptions, prefixHits: stats.hits, checkedOutputs, placeholderTokens };
 }
 
-describe('scheduler + KV cache under random workloads', () => {
+describe.each([
+  { mode: 'one step at a time', stepsInFlight: 1 as const },
+  { mode: 'async scheduling (two steps in flight)', stepsInFlight: 2 as const },
+])('scheduler + KV cache under random workloads: $mode', ({ stepsInFlight }) => {
   it('keeps every invariant, finishes everything, frees every block and reproduces solo outputs (300 seeds)', () => {
-    const total = { steps: 0, numRequests: 0, preemptions: 0, prefixHits: 0, checkedOutputs: 0, seedsWithPreemption: 0 };
+    const total = { steps: 0, numRequests: 0, preemptions: 0, prefixHits: 0, checkedOutputs: 0, seedsWithPreemption: 0, placeholderTokens: 0 };
     for (let seed = 1; seed <= 300; seed++) {
-      const r = simulate(seed);
+      const r = simulate(seed, stepsInFlight);
       total.steps += r.steps;
       total.numRequests += r.numRequests;
       total.preemptions += r.preemptions;
       total.prefixHits += r.prefixHits;
       total.checkedOutputs += r.checkedOutputs;
+      total.placeholderTokens += r.placeholderTokens;
       if (r.preemptions > 0) total.seedsWithPreemption++;
     }
     // The sweep must actually exercise the hard paths, or passing proves little.
@@ -148,5 +179,8 @@ describe('scheduler + KV cache under random workloads', () => {
     expect(total.preemptions).toBeGreaterThan(200);
     expect(total.prefixHits).toBeGreaterThan(1000);
     expect(total.checkedOutputs).toBeGreaterThan(3000);
+    // Async scheduling must really schedule tokens whose ids were still on the "device".
+    if (stepsInFlight === 2) expect(total.placeholderTokens).toBeGreaterThan(5000);
+    else expect(total.placeholderTokens).toBe(0);
   });
 });

@@ -64,11 +64,11 @@ describe('Scheduler: one step', () => {
     const { sched } = setup();
     sched.addRequest(req('a', 3));
     const out = sched.schedule();
-    expect(() => sched.schedule()).toThrow(/awaits updateFromOutput/);
+    expect(() => sched.schedule()).toThrow(/awaiting updateFromOutput/);
     expect(() => sched.updateFromOutput(out, [])).toThrow(/no valid sampled token for a/);
     sched.checkIntegrity(); // a failed update changes nothing
     sched.updateFromOutput(out, new Map([['a', 9]]));
-    expect(() => sched.updateFromOutput(out, [1])).toThrow(/not the step in flight/);
+    expect(() => sched.updateFromOutput(out, [1])).toThrow(/not the oldest step in flight/);
   });
 
   it('validates its configuration and rejects requests that can never run', () => {

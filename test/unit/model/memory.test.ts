@@ -44,12 +44,13 @@ describe('program memory', () => {
     const f32 = programMemory(buildDecoderProgram(cfg, { ...opts, weights, weightDtype: 'f32' }));
     const ropeBytes = (cfg.headDim / 2) * 4;
     expect(f32.weight - ropeBytes).toBe(2 * (auto.weight - ropeBytes));
-    expect(auto.state).toBe(10 * kvBytesPerBlock(cfg, 16, 'f32'));
+    // The KV cache, plus the previous step's sampled ids ([maxNumSeqs] i32) for async scheduling.
+    expect(auto.state).toBe(10 * kvBytesPerBlock(cfg, 16, 'f32') + 4 * 4);
     // hidden, residual, normed: [128, 128] f32 each; logits [4, 512] f32 among the rest.
     expect(auto.activation).toBeGreaterThan(3 * 128 * 128 * 4 + 4 * 512 * 4);
     expect(auto.total).toBe(auto.weight + auto.state + auto.activation + auto.input + auto.output);
-    // Inputs: 3 × [numTokens] + block_tables [4, 8] + query_start_loc [5] + 7 × [numSeqs] of 4 bytes, seeds [4] u64.
-    expect(auto.input).toBe((3 * 128 + 4 * 8 + 5 + 7 * 4) * 4 + 4 * 8);
+    // Inputs: 4 × [numTokens] + block_tables [4, 8] + query_start_loc [5] + 7 × [numSeqs] of 4 bytes, seeds [4] u64.
+    expect(auto.input).toBe((4 * 128 + 4 * 8 + 5 + 7 * 4) * 4 + 4 * 8);
   });
 
   it('resolves symbolic dims, with +k offsets', () => {

@@ -17,10 +17,11 @@ const PARAM_FIELDS: Record<string, string[]> = {
   attention: ['scale', 'num_heads', 'num_kv_heads', 'head_dim', 'block_size'],
   sample: ['num_top_logprobs'],
   fill_random: ['seed', 'std'],
+  select_tokens: [],
 };
 const OPERAND_COUNTS: Record<string, [number, number]> = {
   embedding: [2, 1], matmul: [3, 1], rmsnorm: [3, 2], rope_kv_write: [4, 3], attention: [6, 1],
-  silu_mul: [1, 1], gather_rows: [2, 1], sample: [7, 4], fill_random: [0, 1],
+  silu_mul: [1, 1], gather_rows: [2, 1], sample: [7, 4], fill_random: [0, 1], select_tokens: [3, 1],
 };
 const FLOAT: DType[] = ['f32', 'f16', 'bf16'];
 
@@ -217,6 +218,23 @@ function checkOp(op: OpNode, src: (TensorDecl | null)[], dst: (TensorDecl | null
       const S = rows(logits!);
       for (const t of [temperature, topK, topP, minP, seeds, counters, ids, logprobs]) same(numel(t!), S, `${t!.name} = seqs`);
       for (const t of [topIds, topLogprobs]) if (t) same(rows(t), S, `${t.name} rows = seqs`);
+      break;
+    }
+    case 'select_tokens': {
+      const [ids, sources, table] = src;
+      const [out] = dst;
+      if (!required(ids, 'ids') || !required(out, 'out')) break;
+      dtype(ids, ['i32'], 'ids'); dtype(out, ['i32'], 'out');
+      if (sources) {
+        dtype(sources, ['i32'], 'sources');
+        expect(table !== null, 'sources need a table');
+        same(numel(sources), numel(ids), 'sources = ids');
+        same(numel(out), numel(ids), 'out = ids');
+      } else {
+        // A copy into a buffer that may be larger (a state tensor sized for the maximum).
+        expect(table === null, 'a table without sources');
+      }
+      if (table) dtype(table, ['i32'], 'table');
       break;
     }
     default:

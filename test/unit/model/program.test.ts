@@ -8,7 +8,7 @@ import { parseDecoderConfig, readDecoderConfig, SUPPORTED_ARCHITECTURES } from '
 import type { DecoderConfig } from '../../../src/model/hf-config.ts';
 import { ARCHITECTURES, architectureFor, buildModelProgram } from '../../../src/model/registry.ts';
 import { computeRope } from '../../../src/model/rope.ts';
-import { DIM, INPUT, OUTPUT } from '../../../src/model/step-io.ts';
+import { DIM, INPUT, OUTPUT, STATE } from '../../../src/model/step-io.ts';
 import { openWeights } from '../../../src/model/weights.ts';
 import type { WeightSource } from '../../../src/model/weights.ts';
 import { TINY_MODEL_NAMES, tinyModelDir } from '../../fixtures/tiny-models.ts';
@@ -48,7 +48,7 @@ describe('buildDecoderProgram on the tiny models', () => {
     const { spec } = await loadTiny('tiny-llama');
     const S = DIM.numSeqs, T = DIM.numTokens;
     const expected: Record<string, [DType, (string | number)[]]> = {
-      [INPUT.inputIds]: ['i32', [T]], [INPUT.positions]: ['i32', [T]], [INPUT.slotMapping]: ['i32', [T]],
+      [INPUT.inputIds]: ['i32', [T]], [INPUT.tokenSources]: ['i32', [T]], [INPUT.positions]: ['i32', [T]], [INPUT.slotMapping]: ['i32', [T]],
       [INPUT.blockTables]: ['i32', [S, DIM.maxBlocksPerSeq]], [INPUT.seqLens]: ['i32', [S]], [INPUT.queryStartLoc]: ['i32', ['numSeqs+1']],
       [INPUT.logitsIndices]: ['i32', [S]], [INPUT.temperature]: ['f32', [S]], [INPUT.topK]: ['i32', [S]], [INPUT.topP]: ['f32', [S]],
       [INPUT.minP]: ['f32', [S]], [INPUT.seeds]: ['u64', [S]], [INPUT.sampleCounters]: ['i32', [S]],
@@ -71,12 +71,20 @@ describe('buildDecoderProgram on the tiny models', () => {
   it('follows the vLLM op order per layer and ends gather → norm → lm_head → sample', async () => {
     const { spec, cfg } = await loadTiny('tiny-llama');
     const layer = ['rmsnorm', 'matmul', 'rope_kv_write', 'attention', 'matmul', 'rmsnorm', 'matmul', 'silu_mul', 'matmul'];
-    const expected = ['embedding', ...Array.from({ length: cfg.numLayers }, () => layer).flat(), 'gather_rows', 'gather_rows', 'rmsnorm', 'matmul', 'sample'];
+    const expected = [
+      'select_tokens', 'embedding',
+      ...Array.from({ length: cfg.numLayers }, () => layer).flat(),
+      'gather_rows', 'gather_rows', 'rmsnorm', 'matmul', 'sample', 'select_tokens',
+    ];
     expect(spec.ops.map((o) => o.op)).toEqual(expected);
+    // Ids from the host, or from the previous step's samples kept on the device (async scheduling).
+    expect(spec.ops[0]).toMatchObject({ src: [INPUT.inputIds, INPUT.tokenSources, STATE.previousSampledIds], dst: ['resolved_ids'] });
+    expect(spec.ops[1]).toMatchObject({ src: ['model.embed_tokens.weight', 'resolved_ids'], dst: ['hidden'] });
+    expect(spec.ops.at(-1)).toMatchObject({ src: [OUTPUT.sampledIds, null, null], dst: [STATE.previousSampledIds] });
     // Layer 0 normalises the embeddings and copies them to the residual; later layers fuse the add.
-    expect(spec.ops[1]).toMatchObject({ src: ['hidden', null, 'model.layers.0.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 0, eps: 1e-5 } });
-    expect(spec.ops[10]).toMatchObject({ src: ['hidden', 'residual', 'model.layers.1.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 1 } });
-    const last = spec.ops.slice(-5);
+    expect(spec.ops[2]).toMatchObject({ src: ['hidden', null, 'model.layers.0.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 0, eps: 1e-5 } });
+    expect(spec.ops[11]).toMatchObject({ src: ['hidden', 'residual', 'model.layers.1.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 1 } });
+    const last = spec.ops.slice(-6);
     expect(last[0]).toMatchObject({ src: ['hidden', INPUT.logitsIndices], dst: ['last_hidden'] });
     expect(last[1]).toMatchObject({ src: ['residual', INPUT.logitsIndices], dst: ['last_residual'] });
     expect(last[2]).toMatchObject({ src: ['last_hidden', 'last_residual', 'model.norm.weight'], dst: ['last_normed', 'last_residual'], params: { add_residual: 1 } });
@@ -95,7 +103,8 @@ describe('buildDecoderProgram on the tiny models', () => {
     const shallow = buildDecoderProgram({ ...cfg, numLayers: 1 }, options('dummy'));
     expect(activations(deep)).toEqual(Object.values(LLAMA_ACTIVATIONS).sort());
     expect(activations(shallow)).toEqual(activations(deep));
-    expect(buildDecoderProgram(cfg, options(weights)).tensors.filter((t) => t.role === 'state')).toHaveLength(2 * 3);
+    // K and V per layer, plus the previous step's samples.
+    expect(buildDecoderProgram(cfg, options(weights)).tensors.filter((t) => t.role === 'state')).toHaveLength(2 * 3 + 1);
   });
 
   it('fuses q, k, v (in that order) into one qkv weight [(nH + 2 nKV) D, H] and gate, up into gate_up', async () => {
@@ -209,7 +218,8 @@ describe('the structural checker catches broken programs', () => {
     expect(checkProgram(missingInput).join('\n')).toMatch(/undeclared tensor seq_lens/);
     const dead = { ...spec, tensors: [...spec.tensors, { name: 'unused', dtype: 'f32' as DType, shape: [1], role: 'activation' as const }] };
     expect(checkProgram(dead)).toEqual(['tensor unused is declared but no op uses it']);
-    const reordered = { ...spec, ops: [spec.ops[1]!, spec.ops[0]!, ...spec.ops.slice(2)] };
+    // The first layer norm before the embedding that writes its input.
+    const reordered = { ...spec, ops: [spec.ops[0]!, spec.ops[2]!, spec.ops[1]!, ...spec.ops.slice(3)] };
     expect(checkProgram(reordered).join('\n')).toMatch(/reads hidden before any op writes it/);
   });
 });
@@ -238,7 +248,7 @@ describe.skipIf(!HAS_SHARED_MODELS)(`programs of ../shared/models${HAS_SHARED_MO
       const cfg = await readDecoderConfig(dir);
       const spec = buildDecoderProgram(cfg, options(await openWeights(dir)));
       expect(checkProgram(spec)).toEqual([]);
-      expect(spec.tensors.filter((t) => t.role === 'state')).toHaveLength(2 * cfg.numLayers);
+      expect(spec.tensors.filter((t) => t.role === 'state')).toHaveLength(2 * cfg.numLayers + 1);
     });
   }
 });
