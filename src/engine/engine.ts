@@ -55,6 +55,11 @@ export class EngineCore {
   criticalHostTimeMs = 0;
   /** All host milliseconds of the loop, overlapped with a device step or not. */
   hostTimeMs = 0;
+  /**
+   * Host milliseconds the device sat idle between a step's end and the next step's launch. With async
+   * scheduling the next step is usually queued already, and this stays near 0.
+   */
+  exposedHostTimeMs = 0;
 
   constructor(scheduler: Scheduler, runner: StepRunner, decoder: TokenDecoder, options: EngineOptions = {}) {
     this.scheduler = scheduler;
@@ -170,8 +175,10 @@ export class EngineCore {
    */
   #fill(inFlight: InFlightStep[]): void {
     while (inFlight.length < this.scheduler.config.maxStepsInFlight && this.scheduler.hasUnfinishedRequests()) {
+      const deviceIdle = inFlight.length === 0;
       const step = this.#launch();
       if (step === null) return;
+      if (deviceIdle && this.#lastResultAt > 0) this.exposedHostTimeMs += step.launchedAt - this.#lastResultAt;
       inFlight.push(step);
     }
   }
