@@ -15,12 +15,18 @@
 //   4        matmul_v4_wgmma.cuh    Hopper: wgmma + TMA + mbarrier pipeline,        as 3, plus a CC 9.0 device
 //                                   producer + 2 consumer warpgroups, 128×256×64    and an sm_90a build
 //                                   (or 128×128×64) tiles
+//   5        matmul_v5_decode.cuh   decode stream, persistent: one 16-warp block    as 2 (x, W both bf16 or
+//                                   per SM, balanced contiguous tile ranges, split- both f16; M <= 16;
+//                                   K across warps in the block, register double-  K % 8 == 0; x, W 16-byte
+//                                   buffered W loads, mma.sync as in v2; one        aligned)
+//                                   barrier, ordered reduce in shared memory
 //
-// Variants 1 and 2 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
+// Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
 // shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
-// else, for M <= 16, v3 when N >= kAutoTallDecodeN and v2 otherwise; v4 for M >= kAutoWgmmaMinM
-// (UPDRAFT_GEMM_WGMMA=0 turns it off); v3 between.
+// else, for M <= 16, v5 when UPDRAFT_GEMM_DECODE=5 (read once; off by default until measured), otherwise
+// v3 when N >= kAutoTallDecodeN and v2 below; v4 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_WGMMA=0 turns it
+// off); v3 between.
 // An explicitly requested variant that cannot take the op returns UD_ERR_UNSUPPORTED with the reason;
 // matmul_supports() gives the same answer without data (pointer alignment is only known at launch).
 //
@@ -37,6 +43,7 @@
 #include "matmul_v2_decode.cuh"
 #include "matmul_v3_mma.cuh"
 #include "matmul_v4_wgmma.cuh"
+#include "matmul_v5_decode.cuh"
 
 namespace updraft::cuda {
 
@@ -44,7 +51,7 @@ namespace {
 
 using matmul_detail::Problem;
 
-constexpr int kNumVariants = 4;
+constexpr int kNumVariants = 5;
 constexpr int64_t kAutoWgmmaMinM = 128;
 constexpr int64_t kAutoTallDecodeN = 16384;
 
@@ -128,12 +135,23 @@ bool wgmma_enabled_by_env() {
   return enabled;
 }
 
+// UPDRAFT_GEMM_DECODE=5: auto runs variant 5 for M <= 16 (where it takes the op) instead of v2/v3.
+// Read once. Any other value, or none, keeps the default.
+bool decode_v5_by_env() {
+  static const bool enabled = [] {
+    const char *v = std::getenv("UPDRAFT_GEMM_DECODE");
+    return v != nullptr && std::strcmp(v, "5") == 0;
+  }();
+  return enabled;
+}
+
 bool variant_accepts(int variant, const Problem &p, std::string *why) {
   switch (variant) {
     case 1: return matmul_detail::v1_accepts(p, why);
     case 2: return matmul_detail::v2_accepts(p, why);
     case 3: return matmul_detail::v3_accepts(p, why);
     case 4: return matmul_detail::v4_accepts(p, why);
+    case 5: return matmul_detail::v5_accepts(p, why);
     default:
       if (why) *why = "matmul has variants 1.." + std::to_string(kNumVariants) + ", not " + std::to_string(variant);
       return false;
@@ -142,6 +160,7 @@ bool variant_accepts(int variant, const Problem &p, std::string *why) {
 
 // What auto (variant 0) runs for this problem.
 int auto_variant(const Problem &p) {
+  if (p.m <= matmul_detail::kV5MaxM && decode_v5_by_env() && matmul_detail::v5_accepts(p, nullptr)) return 5;
   // Measured on an H200 at M = 1..16: v3's wide tiles stream a tall W (N >= 16k: gate_up, lm_head)
   // at 70–88% of copy bandwidth where v2 reaches 45–60%; v2 wins on the shorter projections.
   if (p.m <= matmul_detail::kV2MaxM && p.n >= kAutoTallDecodeN && matmul_detail::v3_accepts(p, nullptr)) return 3;
@@ -156,6 +175,7 @@ ud_status run_variant(int variant, const Problem &p, KernelContext &ctx) {
     case 2: return matmul_detail::run_v2(p, ctx);
     case 3: return matmul_detail::run_v3(p, ctx);
     case 4: return matmul_detail::run_v4(p, ctx);
+    case 5: return matmul_detail::run_v5(p, ctx);
     default: return matmul_detail::run_v1(p, ctx);
   }
 }

@@ -6,6 +6,8 @@
 //      on the swapped product yᵀ = W·xᵀ, split-K inside the block and, for small N, across blocks
 //   3  tensor-core tiled GEMM: mma.sync m16n8k16 + ldmatrix + cp.async multi-stage pipeline
 //   4  Hopper GEMM: wgmma.mma_async + TMA + mbarrier pipeline, producer/consumer warpgroups (sm_90a)
+//   5  small-M (decode) persistent stream: one block per SM over a balanced range of 16-row tiles,
+//      register-pipelined W loads, mma.sync on yᵀ = W·xᵀ, split-K across the block's warps
 // See the top of matmul.cu for which shapes and dtypes each one takes.
 #ifndef UPDRAFT_CUDA_MATMUL_CUH
 #define UPDRAFT_CUDA_MATMUL_CUH

@@ -16,7 +16,8 @@
 //  2. correctness: awkward shapes (tails in M, N, K; K < 64; one row) × every dtype combination of
 //     x, W, y (+ bias) × every variant that takes them, against a CPU float64 reference with the
 //     conformance suite's tolerances; outputs poisoned with NaN first. Also both tile shapes of v3 and v4.
-//  3. determinism: split-K paths run twice, compared bit for bit.
+//  3. determinism: split-K paths (v2, v3 across blocks; v5 across the warps of a block) run twice,
+//     compared bit for bit.
 //  4. performance: Llama-3.1-8B projections × M in {1, 2, 4, 8, 16, 64, 512, 2048, 4096}; every variant
 //     that takes the shape and cuBLAS (cublasGemmEx, bf16 in, f32 compute), CUDA events around each
 //     launch, L2 flushed (256 MiB memset) before each, 3 warm-ups, median of --reps (default 25); each
@@ -311,6 +312,8 @@ void check_capture(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {2, {5, 4096, 520, UD_BF16, UD_BF16, UD_BF16, true}},     // split-K across blocks + reduction
       {3, {40, 1032, 300, UD_BF16, UD_BF16, UD_F32, true}},     // small tiles, split-K
       {4, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, true}},
+      {5, {5, 4096, 520, UD_BF16, UD_BF16, UD_BF16, true}},     // split tiles reduced in shared memory
+      {5, {9, 200, 20011, UD_BF16, UD_BF16, UD_F32, true}},     // NB=2, warps crossing tile boundaries
   };
   for (const Item &it : items) {
     if (!g_enabled[it.variant]) continue;
@@ -365,6 +368,14 @@ void check_shapes(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {257, 520, 1030},  // M, N tails on both tile shapes
       {129, 4104, 260},  // long K with a tail
       {1, 64, 2},        // one row on the GEMM paths
+      // v5 (persistent decode stream): the work split of a block into its warps' contiguous ranges.
+      {3, 40, 29},       // 2 tiles, 2 chunks (K tail: 40 = 32 + 8): most warps idle, N tail
+      {4, 64, 40000},    // ~19 tiles a block, 2.4 chunks a warp: many split tiles, ranges crossing tiles
+      {9, 200, 20011},   // NB=2, K tail (200 = 6·32 + 8), N % 16 = 11
+      {2, 1336, 2100},   // 132 tiles: one per block, split over 16 warps; N % 16 = 4
+      {16, 264, 333},    // fewer tiles than SMs, M = 16
+      {7, 96, 4097},     // one row in the last tile
+      {1, 4104, 300},    // long K with a tail, few tiles
   };
   for (auto &s : small_shapes)
     for (int xd : dts)
@@ -406,9 +417,12 @@ void check_shapes(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
 
 // 3. Split-K paths twice, bit for bit.
 void check_determinism(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
-  const Case cases[] = {{5, 4096, 520, UD_BF16, UD_BF16, UD_F32, true}, {40, 1032, 300, UD_BF16, UD_BF16, UD_F32, true}};
-  const int variants[] = {2, 3};
-  for (int i = 0; i < 2; i++) {
+  const Case cases[] = {{5, 4096, 520, UD_BF16, UD_BF16, UD_F32, true},
+                        {40, 1032, 300, UD_BF16, UD_BF16, UD_F32, true},
+                        {5, 4096, 520, UD_BF16, UD_BF16, UD_F32, true},
+                        {16, 1336, 6160, UD_BF16, UD_BF16, UD_F32, true}};
+  const int variants[] = {2, 3, 5, 5};
+  for (int i = 0; i < 4; i++) {
     const Case &c = cases[i];
     if (!g_enabled[variants[i]]) continue;
     HostCase h = make_host_case(c, rng);
@@ -611,7 +625,7 @@ int main(int argc, char **argv) {
       ms_list.clear();
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) ms_list.push_back(std::atoll(tok));
     } else {
-      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4] [--no-checks] [--no-perf]\n",
+      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5] [--no-checks] [--no-perf]\n",
                    argv[0]);
       return 1;
     }
@@ -734,7 +748,7 @@ int main(int argc, char **argv) {
           std::string label;
           int variant, v3_tile, v4_bn;
         };
-        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}};
+        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}};
         if (m >= 64) {
           runs.push_back({"v3:big", 3, 1, 0});
           runs.push_back({"v3:small", 3, 2, 0});
@@ -785,6 +799,9 @@ int main(int argc, char **argv) {
           } else if (run.variant == 4) {
             note = "128x" + std::to_string(md::v4_choose_bn(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                              bench.ctx.sm_count));
+          } else if (run.variant == 5) {
+            note = "blocks=" + std::to_string(md::v5_ctas(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
+                                                          bench.ctx.sm_count));
           } else if (run.variant == 2) {
             note = "splits=" + std::to_string(md::v2_splits(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                             bench.ctx.sm_count, bench.ctx.workspace_bytes));
