@@ -42,6 +42,7 @@ stage ceilings 120 bash -c "python3 bench/gpu/ceilings.py > '$work/ceilings.json
 for name in $stages; do
   case $name in
     e2e) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model")" 300 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e.json" ;;
+    e2e-gemv5) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model"), decode GEMV v5" 300 env UPDRAFT_GEMM_DECODE=5 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e_gemv5.json" ;;
     prefix) [[ -d $model ]] && stage "shared prefix $(basename "$model")" 240 node bench/gpu/prefix.ts --model "$model" --json "$work/prefix.json" ;;
     gemm | attention | sample)
       script=bench/gpu/build_and_run_$name.sh
