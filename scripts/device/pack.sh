@@ -26,12 +26,26 @@ bytes_of() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 grep -qx '.device/' .gitignore || die ".device/ must be in .gitignore"
 mkdir -p .device
 
-step "building the addon with the CUDA backend (UPDRAFT_CUDA=ON: fails if nvcc is missing)"
-UPDRAFT_CUDA=ON npm run --silent build:native
-addon=build/native/Release/updraft.node
+if [[ ${1:-} == --snapshot ]]; then
+  # Build and carry the last commit, not the working tree (others may be mid-edit): the addon is built
+  # from `git archive HEAD`, and .device/snapshot.tar.gz holds that tree for run-snapshot.sh.
+  step "building the addon of HEAD ($(git rev-parse --short HEAD)) with the CUDA backend"
+  snap=/tmp/updraft-snapshot
+  rm -rf "$snap" && mkdir -p "$snap"
+  git archive HEAD | tar -x -C "$snap"
+  ln -s "$PWD/node_modules" "$snap/node_modules"
+  (cd "$snap" && UPDRAFT_CUDA=ON "$OLDPWD/node_modules/.bin/cmake-js" compile --directory native --out build/native --config Release > build.log 2>&1) ||
+    { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
+  addon=$snap/build/native/Release/updraft.node
+  mkdir -p .device && git archive --format=tar.gz HEAD > .device/snapshot.tar.gz
+else
+  step "building the addon with the CUDA backend (UPDRAFT_CUDA=ON: fails if nvcc is missing)"
+  UPDRAFT_CUDA=ON npm run --silent build:native
+  addon=build/native/Release/updraft.node
+fi
 [[ -f $addon ]] || die "$addon was not built"
 backends=$(env -u UPDRAFT_NATIVE_ADDON node_modules/.bin/node -e \
-  "console.log(require('./$addon').listBackends().join(','))")
+  "console.log(require('$(readlink -f "$addon")').listBackends().join(','))")
 [[ ,$backends, == *,cuda,* ]] || die "the built addon lists only [$backends]: the CUDA backend was not compiled in"
 echo "addon backends: $backends"
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# On the GPU machine: runs gpu-run.sh on the commit that `pack.sh --snapshot` packed (.device/snapshot.tar.gz),
+# not on the working tree that travelled with the call. Same arguments as gpu-run.sh.
+set -euo pipefail
+[[ -f .device/snapshot.tar.gz ]] || { echo "no .device/snapshot.tar.gz: run scripts/device/pack.sh --snapshot here" >&2; exit 2; }
+dir=/tmp/updraft-run
+rm -rf "$dir" && mkdir -p "$dir"
+tar -xzf .device/snapshot.tar.gz -C "$dir"
+ln -s "$PWD/.device" "$dir/.device"
+cd "$dir"
+exec bash scripts/device/gpu-run.sh "$@"
