@@ -34,7 +34,7 @@ if [[ ${1:-} == --snapshot ]]; then
   rm -rf "$snap" && mkdir -p "$snap"
   git archive HEAD | tar -x -C "$snap"
   ln -s "$PWD/node_modules" "$snap/node_modules"
-  (cd "$snap" && UPDRAFT_CUDA=ON "$OLDPWD/node_modules/.bin/cmake-js" compile --directory native --out build/native --config Release > build.log 2>&1) ||
+  (cd "$snap" && UPDRAFT_CUDA=ON npm run --silent build:native > build.log 2>&1) ||
     { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
   addon=$snap/build/native/Release/updraft.node
   mkdir -p .device && git archive --format=tar.gz HEAD > .device/snapshot.tar.gz
