@@ -24,8 +24,8 @@
 // Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
 // shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
-// else, for M <= 16, v5 when UPDRAFT_GEMM_DECODE=5 (read once; off by default until measured), otherwise
-// v3 when N >= kAutoTallDecodeN and v2 below; v4 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_WGMMA=0 turns it
+// else, for M <= 16, v5 (UPDRAFT_GEMM_DECODE=2 turns it off: then v3 when N >= kAutoTallDecodeN and v2
+// below); v4 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_WGMMA=0 turns it
 // off); v3 between.
 // An explicitly requested variant that cannot take the op returns UD_ERR_UNSUPPORTED with the reason;
 // matmul_supports() gives the same answer without data (pointer alignment is only known at launch).
@@ -135,12 +135,14 @@ bool wgmma_enabled_by_env() {
   return enabled;
 }
 
-// UPDRAFT_GEMM_DECODE=5: auto runs variant 5 for M <= 16 (where it takes the op) instead of v2/v3.
-// Read once. Any other value, or none, keeps the default.
+// Auto runs variant 5 for M <= 16 (where it takes the op). Measured on an H200 in the 8B decode (no L2
+// flush, kernels back to back): 5.57 ms/token with v5 against 6.43 ms with v2/v3 — although, with L2
+// flushed before every launch, bench_matmul shows v5 no faster than v2 on qkv/o. UPDRAFT_GEMM_DECODE=2
+// restores the v2/v3 choice (read once).
 bool decode_v5_by_env() {
   static const bool enabled = [] {
     const char *v = std::getenv("UPDRAFT_GEMM_DECODE");
-    return v != nullptr && std::strcmp(v, "5") == 0;
+    return v == nullptr || std::strcmp(v, "2") != 0;
   }();
   return enabled;
 }
