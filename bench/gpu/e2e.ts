@@ -68,7 +68,7 @@ const config = {
   device: values.device,
   loadFormat: 'dummy' as const,
   maxModelLen: 4096,
-  maxNumSeqs: 256,
+  maxNumSeqs: 1024,
   maxNumBatchedTokens: Math.max(8192, prefillTokens),
 };
 const loadStart = performance.now();
@@ -120,7 +120,7 @@ async function batchedDecode(batch: number) {
   };
 }
 const batched = [];
-for (const batch of [64, 256]) batched.push(await batchedDecode(batch));
+for (const batch of [64, 256, 1024]) batched.push(await batchedDecode(batch));
 await runtime.close();
 
 const decodeFloorMs = ceilings ? (weightBytes / (ceilings.copy_gbs * 1e9)) * 1000 : null;
