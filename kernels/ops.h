@@ -138,6 +138,41 @@ typedef enum ud_op_kind {
    * A source outside [0, R) is an error reported by the backend, and that row keeps ids[i]. */
   UD_OP_SELECT_TOKENS = 9,
 
+  /* Logits processing before UD_OP_SAMPLE, in place: token bans and the allowed-token mask of
+   * structured output, OpenAI logit_bias, and the repetition / presence / frequency penalties.
+   * dst0 logits [S, V] f32, read and written (no src holds it). R = rows(src0) <= S: rows [0, R) are
+   *   processed, rows [R, S) are untouched; R == 0 is a no-op (no launch: a step where no request
+   *   uses any of this passes R = 0).
+   * src0 flags [R] i32: bit 0 (1) penalties, bit 1 (2) bias, bit 2 (4) mask. A row with flags 0 is
+   *   untouched, and the row's data in every other operand is not read (it may hold anything).
+   * src1 penalties [R, 3] f32: presence, frequency, repetition (neutral: 0, 0, 1).
+   * src2 token_ids [R, P] i32 and src3 token_counts [R, P] i32: the row's "seen" tokens, each id
+   *   once: count = its occurrences in the output so far (>= 0); an entry with count 0 is a token
+   *   that occurs only in the prompt. Entries with an id outside [0, V) are padding (skipped,
+   *   wherever they are). Ids must be distinct within a row (duplicates: unspecified result).
+   * src4 extra_ids [R] i32 (optional): one more output occurrence per row, not in the lists above
+   *   (async scheduling: the previous step's sample, still on the device); outside [0, V): none.
+   *   If the id is in the row's list its count is taken as count + 1, else it is a seen token with
+   *   count 1.
+   * src5 bias_ids [R, B] i32 and src6 bias_values [R, B] f32: additive biases (logit_bias; -inf
+   *   bans, e.g. EOS and stop ids before min_tokens). Ids outside [0, V) are padding; ids must be
+   *   distinct within a row.
+   * src7 allowed [R, W] u32 (optional), W = ceil(V / 32): token i is allowed when bit (i & 31) of
+   *   word (i >> 5) is set. Needed (W == ceil(V/32)) when a row has flag 4.
+   * For each row with flags != 0, in this order (vLLM's), all arithmetic in f32:
+   *   1. mask (flag 4): logit[i] = -inf for every token i whose bit is 0;
+   *   2. bias (flag 2): logit[id] += value for each bias entry;
+   *   3. repetition (flag 1, r = penalties[2]): for each seen token (list entries and the extra id),
+   *      logit = logit > 0 ? logit / r : logit * r  (HF / vLLM; r = 1 leaves it exactly as it was);
+   *   4. frequency, then presence (flag 1): for each seen token with c = its output count > 0,
+   *      logit = (logit - frequency * c) - presence   (OpenAI's formula in vLLM's order; a backend
+   *      may fuse the multiply-subtract, so results agree to f32 rounding, not bit for bit).
+   * -inf stays -inf through every step (r > 0 and the penalties are finite: the host validates), so
+   * a masked or banned token cannot come back. NaN logits stay NaN (the sample op reads them as
+   * -inf). A row whose every token ends up -inf is left that way; UD_OP_SAMPLE then returns its
+   * lowest id (the host avoids such rows: structured output always allows EOS at a dead end). */
+  UD_OP_PROCESS_LOGITS = 10,
+
   UD_OP_COUNT
 } ud_op_kind;
 

@@ -15,13 +15,14 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
     case UD_OP_SAMPLE: return launch_sample(op, ctx);
     case UD_OP_FILL_RANDOM: return launch_fill_random(op, ctx);
     case UD_OP_SELECT_TOKENS: return launch_select_tokens(op, ctx);
+    case UD_OP_PROCESS_LOGITS: return launch_process_logits(op, ctx);
     default: return ctx.fail(UD_ERR_UNSUPPORTED, "cpu: unknown op kind " + std::to_string(op.kind));
   }
 }
 
 namespace {
 
-// Operand dtype rule: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64; '-' unused.
+// Operand dtype rule: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32; '-' unused.
 // A null operand always passes (whether it may be null is checked at launch).
 bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
   for (int i = 0; i < count && rule[i]; i++) {
@@ -32,6 +33,7 @@ bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
       case 'i': if (t.dtype != UD_I32) return false; break;
       case 's': if (t.dtype != UD_F32) return false; break;
       case 'u': if (t.dtype != UD_U64) return false; break;
+      case 'w': if (t.dtype != UD_U32) return false; break;
       default: return false;
     }
   }
@@ -54,6 +56,7 @@ int32_t supports_op(const ud_op &op) {
     case UD_OP_SAMPLE: src_rule = "ssissui"; dst_rule = "isis"; break;
     case UD_OP_FILL_RANDOM: src_rule = ""; dst_rule = "f"; break;
     case UD_OP_SELECT_TOKENS: src_rule = "iii"; dst_rule = "i"; break;
+    case UD_OP_PROCESS_LOGITS: src_rule = "isiiiisw"; dst_rule = "s"; break;
     default: return 0;
   }
   return dtypes_match(op.src, op.n_src, src_rule) && dtypes_match(op.dst, op.n_dst, dst_rule) ? 1 : 0;

@@ -81,6 +81,7 @@ ud_status launch_gather_rows(const ud_op &op, KernelContext &ctx);
 ud_status launch_sample(const ud_op &op, KernelContext &ctx);
 ud_status launch_fill_random(const ud_op &op, KernelContext &ctx);
 ud_status launch_select_tokens(const ud_op &op, KernelContext &ctx);
+ud_status launch_process_logits(const ud_op &op, KernelContext &ctx);
 
 // Dispatches on op.kind.
 ud_status launch_op(const ud_op &op, KernelContext &ctx);

@@ -24,13 +24,14 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
     case UD_OP_SAMPLE: return launch_sample(op, ctx);
     case UD_OP_FILL_RANDOM: return launch_fill_random(op, ctx);
     case UD_OP_SELECT_TOKENS: return launch_select_tokens(op, ctx);
+    case UD_OP_PROCESS_LOGITS: return launch_process_logits(op, ctx);
     default: return ctx.fail(UD_ERR_UNSUPPORTED, "cuda: unknown op kind " + std::to_string(op.kind));
   }
 }
 
 namespace {
 
-// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64;
+// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32;
 // '-' unused. A null operand always passes (whether it may be null is checked at launch, which then
 // reports "... is required" rather than "unsupported").
 bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
@@ -42,6 +43,7 @@ bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
       case 'i': if (t.dtype != UD_I32) return false; break;
       case 's': if (t.dtype != UD_F32) return false; break;
       case 'u': if (t.dtype != UD_U64) return false; break;
+      case 'w': if (t.dtype != UD_U32) return false; break;
       default: return false;
     }
   }
@@ -97,6 +99,7 @@ int32_t supports_op(const ud_op &op) {
       break;
     case UD_OP_FILL_RANDOM: src_rule = ""; dst_rule = "f"; break;
     case UD_OP_SELECT_TOKENS: src_rule = "iii"; dst_rule = "i"; break;
+    case UD_OP_PROCESS_LOGITS: src_rule = "isiiiisw"; dst_rule = "s"; break;
     default: return 0;
   }
   return dtypes_match(op.src, op.n_src, src_rule) && dtypes_match(op.dst, op.n_dst, dst_rule) ? 1 : 0;
@@ -119,8 +122,13 @@ std::string format_device_error(const DeviceErrorRecord &r) {
     default: {
       if (r.code == kDeviceErrorOther && r.op == UD_OP_SELECT_TOKENS)
         return "select_tokens: row " + a + " takes sample " + b + " of a table with " + c;
+      if (r.code == kDeviceErrorOther && r.op == UD_OP_PROCESS_LOGITS)
+        return "process_logits: row " + a + " asks for the mask, but src7 (allowed) has " + b + " words per row (a vocabulary of " +
+               c + " needs " + std::to_string((r.v[2] + 31) / 32) + ")";
       const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention",
-                             "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens"};
+                             "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens",
+                             "process_logits"};
+      static_assert(sizeof(names) / sizeof(names[0]) == UD_OP_COUNT, "one name per op");
       const char *name = r.op >= 0 && r.op < UD_OP_COUNT ? names[r.op] : "an op";
       return std::string(name) + ": an operand value in device memory is invalid (error " + std::to_string(r.code) +
              ": " + a + ", " + b + ", " + c + ")";

@@ -13,6 +13,7 @@ extern "C" const char *ud_op_name(ud_op_kind kind) {
     case UD_OP_SAMPLE: return "sample";
     case UD_OP_FILL_RANDOM: return "fill_random";
     case UD_OP_SELECT_TOKENS: return "select_tokens";
+    case UD_OP_PROCESS_LOGITS: return "process_logits";
     default: return "unknown";
   }
 }

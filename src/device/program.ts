@@ -63,7 +63,8 @@ export type OpKind =
   | 'gather_rows'
   | 'sample'
   | 'fill_random'
-  | 'select_tokens';
+  | 'select_tokens'
+  | 'process_logits';
 
 export interface OpNode {
   op: OpKind;

@@ -14,6 +14,7 @@ import { defineFillRandomTests } from './conformance/fill-random.ts';
 import { defineMatmulTests } from './conformance/matmul.ts';
 import { defineRmsNormTests } from './conformance/rmsnorm.ts';
 import { defineRopeKvWriteTests } from './conformance/rope-kv-write.ts';
+import { defineProcessLogitsTests } from './conformance/process-logits.ts';
 import { defineSampleTests } from './conformance/sample.ts';
 import { defineSelectTokensTests } from './conformance/select-tokens.ts';
 
@@ -36,5 +37,6 @@ describeEachBackend('op conformance', (backend) => {
   defineSampleTests(getDevice);
   defineFillRandomTests(getDevice);
   defineSelectTokensTests(getDevice);
+  defineProcessLogitsTests(getDevice);
   defineErrorTests(getDevice);
 });

@@ -477,3 +477,56 @@ export function keptDistribution(logits: Float32Array, temperature: number, topK
 export function selectTokens(ids: Int32Array, sources: Int32Array | null, table: Int32Array | null): Int32Array {
   return ids.map((id, i) => (sources !== null && sources[i]! >= 0 ? table![sources[i]!]! : id));
 }
+
+/** PROCESS_LOGITS inputs for one row (kernels/ops.h); ids outside [0, V) are padding. */
+export interface ProcessLogitsRow {
+  flags: number;
+  /** presence, frequency, repetition */
+  penalties: [number, number, number];
+  tokenIds: number[];
+  tokenCounts: number[];
+  extraId: number;
+  biasIds: number[];
+  biasValues: number[];
+  /** ceil(V / 32) words, or null. */
+  allowed: Uint32Array | null;
+}
+
+/**
+ * PROCESS_LOGITS on one row of f32 logits, in place: mask, bias, repetition, then frequency and
+ * presence, every operation rounded to f32 (Math.fround) as the kernels compute it.
+ */
+export function processLogitsRow(logits: Float32Array, row: ProcessLogitsRow): void {
+  const vocab = logits.length;
+  const f = row.flags;
+  if (f === 0) return;
+  const inVocab = (id: number) => id >= 0 && id < vocab;
+  const fr = Math.fround;
+  if (f & 4) {
+    for (let i = 0; i < vocab; i++) if (!((row.allowed![i >>> 5]! >>> (i & 31)) & 1)) logits[i] = -Infinity;
+  }
+  if (f & 2) {
+    row.biasIds.forEach((id, j) => {
+      if (inVocab(id)) logits[id] = fr(logits[id]! + row.biasValues[j]!);
+    });
+  }
+  if (f & 1) {
+    const [presence, frequency, r] = row.penalties.map(fr) as [number, number, number];
+    const repetition = (x: number) => (x > 0 ? fr(x / r) : fr(x * r));
+    const freqPresence = (x: number, c: number) => fr(fr(x - fr(frequency * c)) - presence);
+    const extra = inVocab(row.extraId) ? row.extraId : -1;
+    let listed = false;
+    row.tokenIds.forEach((id, j) => {
+      if (!inVocab(id)) return;
+      let count = row.tokenCounts[j]!;
+      if (id === extra) {
+        count += 1;
+        listed = true;
+      }
+      let x = repetition(logits[id]!);
+      if (count > 0) x = freqPresence(x, count);
+      logits[id] = x;
+    });
+    if (extra >= 0 && !listed) logits[extra] = freqPresence(repetition(logits[extra]!), 1);
+  }
+}
