@@ -8,6 +8,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { InferenceService } from '../engine/inference-service.ts';
+import type { ToolCallParserName } from '../tools/index.ts';
 import { requireApiKey } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import {
@@ -22,6 +23,7 @@ import {
 import { chatCompletionsHandler } from './openai/chat.ts';
 import { completionsHandler } from './openai/completions.ts';
 import { listModelsHandler, retrieveModelHandler } from './openai/models.ts';
+import { detokenizeHandler, tokenizeHandler } from './openai/tokenize.ts';
 import { jsonBodyGuards } from './request-body.ts';
 
 export interface AppOptions {
@@ -35,7 +37,13 @@ export interface AppOptions {
   systemFingerprint?: string;
   /** Where unexpected errors (bugs) are reported; default: console.error. */
   logger?: ApiLogger;
+  /** Largest `n` a request may ask for (--max-n); default 16. */
+  maxN?: number;
+  /** The tool-call format to parse (--tool-call-parser); default: detected from the chat template. */
+  toolCallParser?: ToolCallParserName | null;
 }
+
+export const DEFAULT_MAX_N = 16;
 
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -50,6 +58,8 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     service,
     logger,
     systemFingerprint: options.systemFingerprint ?? defaultSystemFingerprint(version, service),
+    maxN: options.maxN ?? DEFAULT_MAX_N,
+    toolCallParser: options.toolCallParser ?? null,
   };
   const jsonBody = jsonBodyGuards(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES);
 
@@ -67,7 +77,12 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     c.set('clientSignal', c.req.raw.signal);
     await next();
   });
-  if (options.apiKey) app.use('/v1/*', requireApiKey(options.apiKey));
+  if (options.apiKey) {
+    app.use('/v1/*', requireApiKey(options.apiKey));
+    // vLLM leaves these two open; they reveal nothing, but an operator who set a key expects it to guard the model.
+    app.use('/tokenize', requireApiKey(options.apiKey));
+    app.use('/detokenize', requireApiKey(options.apiKey));
+  }
 
   app.get('/health', (c) => {
     // stats() is the cheapest call that fails (ServiceError 'unavailable' → 503) when the engine cannot serve.
@@ -79,6 +94,8 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
   app.get('/v1/models/:id{.+}', retrieveModelHandler(deps));
   app.post('/v1/chat/completions', jsonBody.requireJson, jsonBody.limitSize, chatCompletionsHandler(deps));
   app.post('/v1/completions', jsonBody.requireJson, jsonBody.limitSize, completionsHandler(deps));
+  app.post('/tokenize', jsonBody.requireJson, jsonBody.limitSize, tokenizeHandler(deps));
+  app.post('/detokenize', jsonBody.requireJson, jsonBody.limitSize, detokenizeHandler(deps));
 
   app.notFound((c) => errorResponse(c, routeNotFound(c.req.method, c.req.path)));
   app.onError((error, c) => {

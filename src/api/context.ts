@@ -2,6 +2,7 @@
  * What every route handler gets: the Hono env (per-request variables) and the app-wide dependencies.
  */
 import type { InferenceService } from '../engine/inference-service.ts';
+import type { ToolCallParserName } from '../tools/index.ts';
 import type { ApiLogger } from './errors.ts';
 
 export interface ApiVariables {
@@ -18,4 +19,8 @@ export interface ApiDeps {
   logger: ApiLogger;
   /** OpenAI's `system_fingerprint`: identifies the server build + model configuration. */
   systemFingerprint: string;
+  /** Largest `n` (choices per prompt) a request may ask for (--max-n). */
+  maxN: number;
+  /** --tool-call-parser: the tool-call format to read; null = detect it from the chat template. */
+  toolCallParser: ToolCallParserName | null;
 }

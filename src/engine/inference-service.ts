@@ -28,8 +28,14 @@ export interface ChatMessage {
 
 export interface RenderChatOptions {
   addGenerationPrompt: boolean;
+  /**
+   * vLLM's continue_final_message: the prompt ends inside the last message (its end-of-turn marker cut
+   * off), so the model continues that message. Needs addGenerationPrompt false.
+   */
+  continueFinalMessage?: boolean;
   /** Extra variables for the template (vLLM's chat_template_kwargs). */
   templateKwargs?: Record<string, unknown>;
+  /** OpenAI `tools` (as the request gave them) for templates that render them. */
   tools?: unknown[];
 }
 
@@ -121,6 +127,12 @@ export interface InferenceService {
   tokenText(tokenId: number): string;
   /** Renders messages with the chat template and tokenizes the result. */
   renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] };
+
+  /**
+   * The chat template's Jinja source (null: the model has none). The API reads it to tell which
+   * tool-call format the model writes (src/tools detectToolCallParser).
+   */
+  readonly chatTemplateSource?: string | null;
 
   /**
    * Starts generating. Throws ServiceError synchronously for requests that can never run (prompt

@@ -46,13 +46,30 @@ export class LocalInferenceService implements InferenceService {
     return this.tokenizer.tokenText(tokenId);
   }
 
+  get chatTemplateSource(): string | null {
+    return this.tokenizer.chatTemplateSource;
+  }
+
   renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] } {
+    let prompt: string;
     try {
-      return this.tokenizer.renderChat(messages, options);
+      const template = this.tokenizer.chatTemplate();
+      // OpenAI's `developer` role is the newer name of `system`; templates that predate it get `system`.
+      const known = template.source.includes('developer');
+      const rendered = known ? messages : messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m));
+      prompt = template.render(rendered, {
+        addGenerationPrompt: options.addGenerationPrompt,
+        tools: options.tools,
+        templateKwargs: options.templateKwargs,
+        bosToken: this.tokenizer.bosToken,
+        eosToken: this.tokenizer.eosToken,
+      });
     } catch (error) {
       // Template errors come from the client's messages (e.g. roles the template rejects).
       throw new ServiceError('invalid_request', `could not apply the chat template: ${(error as Error).message}`, { param: 'messages' });
     }
+    if (options.continueFinalMessage === true) prompt = cutAfterFinalMessage(prompt, messages.at(-1));
+    return { prompt, promptTokenIds: this.tokenizer.encodeChatPrompt(prompt) };
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerateOutput> {
@@ -86,4 +103,21 @@ export class LocalInferenceService implements InferenceService {
       numPreemptions: this.engine.numPreemptions,
     };
   }
+}
+
+/**
+ * continue_final_message, as transformers does it: the rendered prompt ends right after the final
+ * message's text, so whatever the template adds after it (end-of-turn tokens) is gone and the model
+ * continues the message.
+ */
+function cutAfterFinalMessage(prompt: string, final: ChatMessage | undefined): string {
+  const content = final?.content;
+  const text = typeof content === 'string' ? content : Array.isArray(content) ? ([...content].reverse().find((part) => typeof part.text === 'string')?.text ?? null) : null;
+  const problem = (why: string) => new ServiceError('invalid_request', `continue_final_message: ${why}`, { param: 'continue_final_message' });
+  if (text === null) throw problem('the final message has no text to continue');
+  const at = prompt.lastIndexOf(text.trim());
+  if (text.trim() === '' || at < 0) throw problem('the final message does not appear in the prompt the chat template renders');
+  // Templates that keep the message's spacing keep it here too; ones that trim it are cut after the trimmed text.
+  const kept = text.trimStart();
+  return prompt.slice(at, at + kept.length) === kept ? prompt.slice(0, at + kept.length) : prompt.slice(0, at + text.trim().length);
 }

@@ -52,6 +52,10 @@ export class FakeInferenceService implements InferenceService {
   cachedPromptTokens: number;
   /** When set, generate() yields exactly these outputs (usage filled in where omitted). */
   script: Array<Partial<GenerateOutput>> | null = null;
+  /** When set (and no script), the reply to each request, e.g. from its seed, to tell choices apart. */
+  replyFor: ((request: GenerateRequest) => string) | null = null;
+  /** What `chatTemplateSource` reports (the API detects the tool-call format from it). */
+  chatTemplateSource: string | null = null;
   /** Thrown synchronously by the next generate() call, then cleared. */
   throwOnGenerate: Error | null = null;
   /** Thrown by the iterator after this many outputs. */
@@ -205,8 +209,9 @@ export class FakeInferenceService implements InferenceService {
   /** One output per word of `reply`, cut by maxTokens and stop strings like a real engine would. */
   private replyOutputs(request: GenerateRequest): GenerateOutput[] {
     const { params } = request;
-    const words = FakeInferenceService.splitWords(this.reply);
-    const stopMatch = earliestStop(this.reply, params.stop);
+    const reply = this.replyFor?.(request) ?? this.reply;
+    const words = FakeInferenceService.splitWords(reply);
+    const stopMatch = earliestStop(reply, params.stop);
     const outputs: GenerateOutput[] = [];
     let textSoFar = 0;
     for (let index = 0; index < words.length; index++) {

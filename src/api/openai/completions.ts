@@ -1,19 +1,21 @@
 /**
- * POST /v1/completions (the legacy text API): prompt → tokens → generate → `text_completion`
- * (JSON, or SSE chunks of the same object type).
+ * POST /v1/completions (the legacy text API): prompt(s) → tokens → n choices per prompt →
+ * `text_completion` (JSON, or SSE chunks of the same object type). Choice i of prompt p has index
+ * p × n + i, as OpenAI numbers them.
  */
 import type { Context } from 'hono';
-import type { GenerateOutput } from '../../engine/inference-service.ts';
+import type { InferenceService, Usage } from '../../engine/inference-service.ts';
 import type { ApiDeps, ApiEnv } from '../context.ts';
 import { invalidRequest } from '../errors.ts';
 import { readJsonBody } from '../request-body.ts';
 import { openAIEventStream } from '../sse.ts';
-import { abortedByServer, collectOutputs, startGeneration, type CollectedOutput } from './generation.ts';
+import { choicesPerPrompt, collectChoices, interleaveChoices, startChoices, totalUsage, type PromptToRun, type RunningChoices } from './choices.ts';
+import { abortedByServer, type CollectedOutput } from './generation.ts';
 import { toCompletionLogprobs, tokenRenderer, type CompletionLogprobs, type TokenRenderer } from './logprobs.ts';
 import { requireServedModel } from './models.ts';
 import { newResponseId, responseHead, toOpenAIUsage, unixSeconds, type OpenAIUsage, type ResponseMeta } from './response.ts';
 import { toSamplingParams } from './sampling.ts';
-import { completionRequestSchema } from './schemas.ts';
+import { completionRequestSchema, type CompletionPrompt, type CompletionRequest } from './schemas.ts';
 import { parseRequest } from './validation.ts';
 
 /** OpenAI's default for the legacy completions endpoint. */
@@ -31,8 +33,13 @@ interface CompletionChoice {
 interface TextCompletion extends ResponseMeta {
   object: 'text_completion';
   choices: CompletionChoice[];
-  /** Streaming: present only with stream_options.include_usage, null on all but the usage chunk. */
+  /** Streaming: present only with stream_options (include_usage: null on all but the usage chunk; continuous_usage_stats: on every chunk). */
   usage?: OpenAIUsage | null;
+}
+
+/** One prompt, tokenized, with the text `echo` puts in front of its choices. */
+interface PreparedPrompt extends PromptToRun {
+  echoText: string;
 }
 
 export function completionsHandler(deps: ApiDeps) {
@@ -40,87 +47,124 @@ export function completionsHandler(deps: ApiDeps) {
   return async (c: Context<ApiEnv>): Promise<Response> => {
     const request = parseRequest(completionRequestSchema, await readJsonBody(c));
     requireServedModel(service.model, request.model);
-
-    const promptTokenIds = request.prompt.kind === 'text' ? service.encode(request.prompt.text) : request.prompt.tokenIds;
-    if (promptTokenIds.length === 0) throw invalidRequest('The prompt is empty: it produced no tokens.', 'prompt', 'invalid_value');
-    const logprobs = request.logprobs ?? null;
-    const params = toSamplingParams(request, {
-      promptTokens: promptTokenIds.length,
-      maxModelLen: service.model.maxModelLen,
-      defaultMaxTokens: DEFAULT_COMPLETION_MAX_TOKENS,
-      logprobs,
-      promptParam: 'prompt',
-    });
+    const n = choicesPerPrompt(request.n, deps.maxN);
+    const prompts = request.prompt.map((prompt, index) => preparePrompt(service, request, prompt, request.prompt.length > 1 ? `prompt[${index}]` : 'prompt'));
 
     const id = newResponseId('cmpl');
     const clientSignal = c.get('clientSignal');
-    const outputs = await startGeneration(service, { requestId: id, promptTokenIds, params, priority: request.priority ?? 0, signal: clientSignal });
+    const choices = await startChoices(service, {
+      id,
+      prompts,
+      n,
+      clientSeeded: request.seed !== null && request.seed !== undefined,
+      priority: request.priority ?? 0,
+      clientSignal,
+    });
     const meta: ResponseMeta = { id, created: unixSeconds(), model: service.model.id, system_fingerprint: deps.systemFingerprint };
     const tokens = tokenRenderer(service, request.return_tokens_as_token_ids ?? false);
+    const wantLogprobs = request.logprobs !== null && request.logprobs !== undefined;
+    const echoTexts = prompts.map((prompt) => (request.echo === true ? prompt.echoText : ''));
+    const promptLengths = prompts.map((prompt) => prompt.promptTokenIds.length);
 
     if (request.stream === true) {
-      const includeUsage = request.stream_options?.include_usage === true;
-      const chunks = completionChunks(outputs, { meta, tokens, wantLogprobs: logprobs !== null, includeUsage, clientSignal });
+      const chunks = completionChunks(choices, {
+        meta,
+        tokens,
+        wantLogprobs,
+        echoTexts,
+        promptLengths,
+        includeUsage: request.stream_options?.include_usage === true,
+        continuousUsage: request.stream_options?.continuous_usage_stats === true,
+        clientSignal,
+      });
       return openAIEventStream(c, chunks, { clientSignal, logger: deps.logger, requestId: c.get('requestId') });
     }
-    return c.json(textCompletion(await collectOutputs(outputs), meta, tokens, logprobs !== null));
-  };
-}
-
-function textCompletion(output: CollectedOutput, meta: ResponseMeta, tokens: TokenRenderer, wantLogprobs: boolean): TextCompletion {
-  return {
-    ...responseHead(meta, 'text_completion'),
-    choices: [
-      {
-        index: 0,
-        text: output.text,
+    const outputs = await collectChoices(choices);
+    const completion: TextCompletion = {
+      ...responseHead(meta, 'text_completion'),
+      choices: outputs.map((output, index) => ({
+        index,
+        text: echoTexts[Math.floor(index / n)]! + output.text,
         logprobs: wantLogprobs ? toCompletionLogprobs(output.logprobs, tokens, 0).logprobs : null,
         finish_reason: output.finishReason,
         stop_reason: output.stopReason,
-      },
-    ],
-    usage: toOpenAIUsage(output.usage),
+      })),
+      usage: toOpenAIUsage(totalUsage(outputs.map((output) => output.usage), promptLengths, n)),
+    };
+    return c.json(completion);
   };
+}
+
+function preparePrompt(service: InferenceService, request: CompletionRequest, prompt: CompletionPrompt, param: string): PreparedPrompt {
+  const promptTokenIds = prompt.kind === 'text' ? service.encode(prompt.text, { addSpecialTokens: request.add_special_tokens ?? true }) : prompt.tokenIds;
+  if (promptTokenIds.length === 0) throw invalidRequest(`The prompt is empty: '${param}' produced no tokens.`, param, 'invalid_value');
+  const params = toSamplingParams(request, {
+    promptTokens: promptTokenIds.length,
+    maxModelLen: service.model.maxModelLen,
+    defaultMaxTokens: DEFAULT_COMPLETION_MAX_TOKENS,
+    logprobs: request.logprobs ?? null,
+    promptParam: 'prompt',
+  });
+  // echo repeats the prompt as sent; token prompts are shown as their text (special tokens included, as vLLM does).
+  const echoText = request.echo !== true ? '' : prompt.kind === 'text' ? prompt.text : service.decode(prompt.tokenIds, { skipSpecialTokens: false });
+  return { promptTokenIds, params, echoText };
 }
 
 interface ChunkOptions {
   meta: ResponseMeta;
   tokens: TokenRenderer;
   wantLogprobs: boolean;
+  /** Per prompt: the text echoed before its choices' output ('' without echo). */
+  echoTexts: string[];
+  promptLengths: number[];
   includeUsage: boolean;
+  continuousUsage: boolean;
   clientSignal: AbortSignal;
 }
 
-/** Text chunks, then a chunk with empty text and the finish_reason, then (include_usage) a usage chunk with no choices. */
-async function* completionChunks(outputs: AsyncIterable<GenerateOutput>, options: ChunkOptions): AsyncGenerator<TextCompletion> {
-  const { meta, tokens, includeUsage } = options;
+/**
+ * Per choice: (echo) the prompt, text chunks, then a chunk with empty text and the finish_reason;
+ * choices interleave as they produce. Then (include_usage) a usage chunk with no choices.
+ */
+async function* completionChunks(choices: RunningChoices, options: ChunkOptions): AsyncGenerator<TextCompletion> {
+  const { meta, tokens, includeUsage, continuousUsage, echoTexts } = options;
+  const { n } = choices;
+  const total = choices.streams.length;
+  const usages = new Array<Usage | undefined>(total);
+  const usageSoFar = () => toOpenAIUsage(totalUsage(usages, options.promptLengths, n));
   const chunk = (choice: CompletionChoice): TextCompletion => ({
     ...responseHead(meta, 'text_completion'),
     choices: [choice],
-    ...(includeUsage ? { usage: null } : {}),
+    ...(continuousUsage ? { usage: usageSoFar() } : includeUsage ? { usage: null } : {}),
   });
-
   // text_offset continues across chunks, as if the whole completion had been returned at once.
-  let textOffset = 0;
-  for await (const output of outputs) {
+  const textOffsets = new Array<number>(total).fill(0);
+  const finished = new Array<boolean>(total).fill(false);
+
+  for (let index = 0; index < total; index++) {
+    const echo = echoTexts[Math.floor(index / n)]!;
+    if (echo !== '') yield chunk({ index, text: echo, logprobs: null, finish_reason: null, stop_reason: null });
+  }
+  for await (const { index, output } of interleaveChoices(choices)) {
     if (output.finishReason === 'abort') {
       if (options.clientSignal.aborted) return;
       throw abortedByServer();
     }
+    usages[index] = output.usage;
     let logprobs: CompletionLogprobs | null = null;
     if (options.wantLogprobs && output.logprobs?.length) {
-      const converted = toCompletionLogprobs(output.logprobs, tokens, textOffset);
+      const converted = toCompletionLogprobs(output.logprobs, tokens, textOffsets[index]!);
       logprobs = converted.logprobs;
-      textOffset = converted.nextOffset;
+      textOffsets[index] = converted.nextOffset;
     }
     if (output.text !== '' || logprobs !== null) {
-      yield chunk({ index: 0, text: output.text, logprobs, finish_reason: null, stop_reason: null });
+      yield chunk({ index, text: output.text, logprobs, finish_reason: null, stop_reason: null });
     }
     if (output.finishReason !== null) {
-      yield chunk({ index: 0, text: '', logprobs: null, finish_reason: output.finishReason, stop_reason: output.stopReason ?? null });
-      if (includeUsage) yield { ...responseHead(meta, 'text_completion'), choices: [], usage: toOpenAIUsage(output.usage) };
-      return;
+      finished[index] = true;
+      yield chunk({ index, text: '', logprobs: null, finish_reason: output.finishReason, stop_reason: output.stopReason ?? null });
     }
   }
-  throw new Error('inference service ended a generation without a finish reason');
+  if (!finished.every(Boolean)) throw new Error('inference service ended a generation without a finish reason');
+  if (includeUsage) yield { ...responseHead(meta, 'text_completion'), choices: [], usage: usageSoFar() };
 }

@@ -35,8 +35,10 @@ export interface SamplingContext {
 export function toSamplingParams(fields: SamplingFields, context: SamplingContext): SamplingParams {
   const remaining = remainingContext(context);
   // max_completion_tokens is the newer name; when both are sent it wins, as in vLLM.
-  const requested = fields.max_completion_tokens ?? fields.max_tokens ?? context.defaultMaxTokens ?? remaining;
-  const maxTokens = Math.min(requested, remaining);
+  const requested = fields.max_completion_tokens ?? fields.max_tokens;
+  if (requested !== null && requested !== undefined && requested > remaining) throw tooManyTokens(fields, requested, context);
+  // An endpoint default (completions: 16) is fitted into what is left; the client asked for nothing.
+  const maxTokens = requested ?? Math.min(context.defaultMaxTokens ?? remaining, remaining);
   const topK = fields.top_k ?? 0;
   return {
     temperature: fields.temperature ?? 1,
@@ -52,6 +54,18 @@ export function toSamplingParams(fields: SamplingFields, context: SamplingContex
     logprobs: context.logprobs,
     skipSpecialTokens: fields.skip_special_tokens ?? true,
   };
+}
+
+/** A client limit that does not fit beside the prompt: rejected (not clamped), in vLLM's words. */
+function tooManyTokens(fields: SamplingFields, requested: number, context: SamplingContext) {
+  const param = fields.max_completion_tokens !== null && fields.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
+  return invalidRequest(
+    `This model's maximum context length is ${context.maxModelLen} tokens. However, you requested ` +
+      `${context.promptTokens + requested} tokens (${context.promptTokens} in the ${context.promptParam}, ${requested} in the completion). ` +
+      `Please reduce the length of the ${context.promptParam} or completion.`,
+    param,
+    'context_length_exceeded',
+  );
 }
 
 /** Tokens left for generation; a prompt that leaves none is rejected the way vLLM words it. */

@@ -12,6 +12,10 @@
  */
 import { z } from 'zod';
 import { MAX_TOP_LOGPROBS } from '../../sampling/params.ts';
+import { completionPromptsSchema } from './completion-prompt.ts';
+import { checkToolFields, toolFields } from './tool-schemas.ts';
+
+export type { CompletionPrompt } from './completion-prompt.ts';
 
 const unsupported = (what: string) => ({ message: `${what} is not supported yet.`, params: { code: 'unsupported_value' } });
 
@@ -26,14 +30,16 @@ const tokenId = z.int().min(0);
 const samplingFields = {
   model: z.string().nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  /** continuous_usage_stats (vLLM): usage on every chunk. */
+  stream_options: z.object({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() }).nullish(),
   max_tokens: z.int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
   stop: z.union([z.string(), z.array(z.string().min(1)).max(4)]).nullish(),
   seed: z.int().nullish(),
   user: z.string().nullish(),
-  n: onlyNeutral(z.int().min(1), (n) => n === 1, "'{param}' other than 1 (several choices per request)"),
+  /** Choices per prompt; the upper limit is the server's --max-n (checked by the handlers). */
+  n: z.int().min(1).nullish(),
   presence_penalty: onlyNeutral(z.number().min(-2).max(2), (p) => p === 0, "A nonzero '{param}'"),
   frequency_penalty: onlyNeutral(z.number().min(-2).max(2), (p) => p === 0, "A nonzero '{param}'"),
   logit_bias: onlyNeutral(z.record(z.string(), z.number()), (bias) => Object.keys(bias).length === 0, "'{param}'"),
@@ -96,10 +102,11 @@ export const chatCompletionRequestSchema = z
     top_logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
     // vLLM extensions.
     add_generation_prompt: z.boolean().nullish(),
+    /** vLLM: leave the last message open so the model continues it (instead of answering it). */
+    continue_final_message: z.boolean().nullish(),
     chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+    ...toolFields,
     // Known OpenAI / vLLM fields that would change the output and are not implemented yet.
-    tools: onlyNeutral(z.array(z.unknown()), (tools) => tools.length === 0, "'{param}' (tool calling)"),
-    tool_choice: onlyNeutral(z.unknown(), (choice) => choice === 'none' || choice === 'auto', "A '{param}' other than 'none' or 'auto'"),
     functions: onlyNeutral(z.array(z.unknown()), (functions) => functions.length === 0, "'{param}' (function calling)"),
     chat_template: onlyNeutral(z.string(), () => false, "A per-request '{param}'"),
   })
@@ -107,58 +114,46 @@ export const chatCompletionRequestSchema = z
     if (request.top_logprobs !== null && request.top_logprobs !== undefined && request.logprobs !== true) {
       ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: "'{param}' requires 'logprobs' to be true.", params: { code: 'invalid_value' } });
     }
+    if (request.continue_final_message === true && request.add_generation_prompt === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['continue_final_message'],
+        message: "'{param}' and 'add_generation_prompt' cannot both be true.",
+        params: { code: 'invalid_value' },
+      });
+    }
+    checkToolFields(request, ctx);
     checkCommonCrossFields(request, ctx);
   });
 
 export type ChatCompletionRequest = z.output<typeof chatCompletionRequestSchema>;
 export type ChatMessageInput = ChatCompletionRequest['messages'][number];
 
-/** The single prompt a completions request may carry, normalized. */
-export type CompletionPrompt = { kind: 'text'; text: string } | { kind: 'tokens'; tokenIds: number[] };
-
-const isTokenId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-
-/**
- * OpenAI accepts a string, an array of strings, an array of token ids or an array of those; the
- * batched forms are not implemented yet, so only one prompt per request.
- */
-const completionPrompt = z.unknown().transform((value, ctx): CompletionPrompt => {
-  if (typeof value === 'string') return { kind: 'text', text: value };
-  if (Array.isArray(value)) {
-    if (value.length === 1 && typeof value[0] === 'string') return { kind: 'text', text: value[0] };
-    if (value.length > 0 && value.every(isTokenId)) return { kind: 'tokens', tokenIds: value };
-  }
-  ctx.addIssue({ code: 'custom', input: value, ...describePromptProblem(value) });
-  return z.NEVER;
-});
-
-function describePromptProblem(value: unknown): { message: string; params: { code: string } } {
-  if (value === undefined) return { message: "Missing required parameter: '{param}'.", params: { code: 'missing_required_parameter' } };
-  if (Array.isArray(value)) {
-    if (value.length === 0) return { message: "Invalid '{param}': the prompt must not be empty.", params: { code: 'invalid_value' } };
-    const looksBatched = value.every((item) => typeof item === 'string' || Array.isArray(item));
-    if (looksBatched) {
-      return {
-        message: "Several prompts in one request are not supported yet: '{param}' must be a string, an array of one string, or an array of token ids.",
-        params: { code: 'unsupported_value' },
-      };
-    }
-    return { message: "Invalid '{param}': token ids must be non-negative integers.", params: { code: 'invalid_value' } };
-  }
-  return { message: "Invalid type for '{param}': expected a string or an array of token ids.", params: { code: 'invalid_type' } };
-}
-
 export const completionRequestSchema = z
   .object({
     ...samplingFields,
-    prompt: completionPrompt,
+    prompt: completionPromptsSchema,
     /** Legacy logprobs: the chosen token's logprob plus the top N alternatives. */
     logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
-    echo: onlyNeutral(z.boolean(), (echo) => !echo, "'{param}'"),
+    /** Prepend the prompt to each choice's text. */
+    echo: z.boolean().nullish(),
+    /** vLLM: add the tokenizer's special tokens (BOS) to text prompts; default true. */
+    add_special_tokens: z.boolean().nullish(),
     suffix: onlyNeutral(z.string(), (suffix) => suffix === '', "'{param}'"),
     best_of: onlyNeutral(z.int().min(1), (bestOf) => bestOf === 1, "A '{param}' other than 1"),
   })
-  .superRefine((request, ctx) => checkCommonCrossFields(request, ctx));
+  .superRefine((request, ctx) => {
+    if (request.echo === true && request.logprobs !== null && request.logprobs !== undefined) {
+      // The engine computes logprobs of sampled tokens only, not of the prompt's.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['echo'],
+        message: "'{param}' together with 'logprobs' is not supported: the prompt tokens' logprobs are not computed.",
+        params: { code: 'unsupported_value' },
+      });
+    }
+    checkCommonCrossFields(request, ctx);
+  });
 
 export type CompletionRequest = z.output<typeof completionRequestSchema>;
 

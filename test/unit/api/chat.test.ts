@@ -110,12 +110,12 @@ describe('POST /v1/chat/completions (non-streaming, OpenAI SDK)', () => {
     expect(priority).toBe(-2);
   });
 
-  it('prefers max_completion_tokens over max_tokens and clamps to the context window', async () => {
+  it('prefers max_completion_tokens over max_tokens and rejects a limit past the context window', async () => {
     await t.client.chat.completions.create({ model: 'fake-model', messages, max_tokens: 5, max_completion_tokens: 9 });
     expect(t.service.generations[0]!.request.params.maxTokens).toBe(9);
-    await t.client.chat.completions.create({ model: 'fake-model', messages, max_completion_tokens: 1_000_000 });
-    const { params, promptTokenIds } = t.service.generations[1]!.request;
-    expect(params.maxTokens).toBe(t.service.model.maxModelLen - promptTokenIds.length);
+    const attempt = t.client.chat.completions.create({ model: 'fake-model', messages, max_completion_tokens: 1_000_000 });
+    await expect(attempt).rejects.toMatchObject({ status: 400, param: 'max_completion_tokens', code: 'context_length_exceeded' });
+    expect(t.service.generations).toHaveLength(1);
   });
 
   it("reports finish_reason 'length' when max_tokens cuts the reply", async () => {

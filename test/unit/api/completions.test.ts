@@ -50,11 +50,19 @@ describe('POST /v1/completions (non-streaming, OpenAI SDK)', () => {
     expect(t.service.generations[0]!.request.params.maxTokens).toBe(16);
   });
 
-  it('clamps max_tokens to what is left of the context window', async () => {
+  it('rejects max_tokens past the context window and fits the default into what is left', async () => {
     const small = await startTestServer({ model: { maxModelLen: 10 } });
     try {
-      await small.client.completions.create({ model: 'fake-model', prompt: 'a b c', max_tokens: 100 });
-      expect(small.service.generations[0]!.request.params.maxTokens).toBe(10 - 4);
+      const tooMany = await postJson(`${small.url}/v1/completions`, { prompt: 'a b c', max_tokens: 7 });
+      expect(tooMany.status).toBe(400);
+      expect(((await tooMany.json()) as { error: { param: string; message: string } }).error).toMatchObject({
+        param: 'max_tokens',
+        message: "This model's maximum context length is 10 tokens. However, you requested 11 tokens (4 in the prompt, 7 in the completion). Please reduce the length of the prompt or completion.",
+      });
+      await small.client.completions.create({ model: 'fake-model', prompt: 'a b c', max_tokens: 6 });
+      expect(small.service.generations[0]!.request.params.maxTokens).toBe(6);
+      await small.client.completions.create({ model: 'fake-model', prompt: 'a b c' });
+      expect(small.service.generations[1]!.request.params.maxTokens).toBe(10 - 4);
       const response = await postJson(`${small.url}/v1/completions`, { prompt: Array.from({ length: 10 }, (_, i) => i + 3) });
       expect(response.status).toBe(400);
       const body = (await response.json()) as { error: { message: string; param: string } };

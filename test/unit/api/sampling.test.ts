@@ -17,10 +17,27 @@ describe('toSamplingParams', () => {
     expect(toSamplingParams({}, { ...chatContext, promptTokens: 990, defaultMaxTokens: 16 }).maxTokens).toBe(10);
   });
 
-  it('clamps requested max tokens and min tokens to the context window', () => {
-    const params = toSamplingParams({ max_tokens: 5000, min_tokens: 950 }, chatContext);
-    expect(params.maxTokens).toBe(900);
-    expect(params.minTokens).toBe(900);
+  it('rejects a requested max tokens past the context window, naming the field that asked', () => {
+    const attempt = (fields: Parameters<typeof toSamplingParams>[0]) => {
+      try {
+        toSamplingParams(fields, chatContext);
+      } catch (error) {
+        return error as ApiError;
+      }
+      throw new Error('expected a 400');
+    };
+    const error = attempt({ max_tokens: 901 });
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 400, param: 'max_tokens', code: 'context_length_exceeded' });
+    expect(error.message).toBe(
+      "This model's maximum context length is 1000 tokens. However, you requested 1001 tokens (100 in the messages, 901 in the completion). Please reduce the length of the messages or completion.",
+    );
+    expect(attempt({ max_tokens: 5, max_completion_tokens: 901 }).param).toBe('max_completion_tokens');
+    expect(toSamplingParams({ max_tokens: 900 }, chatContext).maxTokens).toBe(900);
+  });
+
+  it('clamps min tokens to the context window', () => {
+    expect(toSamplingParams({ min_tokens: 950 }, chatContext).minTokens).toBe(900);
   });
 
   it('lets max_completion_tokens win over max_tokens', () => {
