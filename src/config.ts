@@ -38,6 +38,10 @@ export interface ServeConfig {
   maxQueuedRequests: number;
   /** Check the scheduler and KV invariants after every step and whenever idle (slow; for debugging). */
   debugIntegrity: boolean;
+  /** Largest `n` (choices per prompt) a request may ask for. */
+  maxN: number;
+  /** Tool-call format to parse (llama3_json, hermes); null = detect it from the chat template. */
+  toolCallParser: string | null;
 }
 
 export const DEFAULT_HUB_MODEL = 'Qwen/Qwen2.5-0.5B-Instruct';
@@ -75,6 +79,8 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'maxRequestBodyBytes', flag: 'max-request-body', type: 'bytes', help: 'Largest request body accepted (413 above)' },
   { key: 'maxQueuedRequests', flag: 'max-queued-requests', type: 'int', help: 'Requests that may wait for admission; more get 429 with Retry-After' },
   { key: 'debugIntegrity', flag: 'debug-integrity', type: 'boolean', help: 'Check scheduler and KV cache invariants after every step and when idle (slow)' },
+  { key: 'maxN', flag: 'max-n', type: 'int', help: 'Largest n (choices per prompt) a request may ask for; more is a 400' },
+  { key: 'toolCallParser', flag: 'tool-call-parser', type: 'string', choices: ['llama3_json', 'hermes'], help: "Tool-call format the model writes (default: detected from the chat template)" },
 ];
 
 export function defaultServeConfig(): ServeConfig {
@@ -101,6 +107,8 @@ export function defaultServeConfig(): ServeConfig {
     maxRequestBodyBytes: 16 * 1024 * 1024,
     maxQueuedRequests: 1024,
     debugIntegrity: false,
+    maxN: 16,
+    toolCallParser: null,
   };
 }
 
@@ -123,7 +131,7 @@ export class ConfigError extends Error {
 
 /** Checks ranges that the flag types alone cannot. */
 export function validateServeConfig(config: ServeConfig): void {
-  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes', 'maxQueuedRequests'];
+  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes', 'maxQueuedRequests', 'maxN'];
   for (const key of positive) {
     const value = config[key];
     if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);

@@ -7,6 +7,7 @@ import { DEFAULT_HUB_MODEL } from '../config.ts';
 import type { ServeConfig } from '../config.ts';
 import { formatBytes } from '../model/memory.ts';
 import { startRuntime } from '../runtime.ts';
+import { detectToolCallParser, TOOL_CALL_PARSER_NAMES, type ToolCallParserName } from '../tools/index.ts';
 
 export async function serve(config: ServeConfig, log: (message: string) => void = (m) => console.error(m)): Promise<number> {
   if (config.model === '') {
@@ -20,7 +21,11 @@ export async function serve(config: ServeConfig, log: (message: string) => void 
     log(`updraft: could not load ${config.model}: ${(error as Error).message}`);
     return 1;
   }
-  const app = createApp(runtime.service, { maxRequestBodyBytes: config.maxRequestBodyBytes });
+  const app = createApp(runtime.service, {
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    maxN: config.maxN,
+    toolCallParser: toolCallParserOption(config.toolCallParser),
+  });
   const server = await startServer(app, { host: config.host, port: config.port });
   const { model } = runtime;
   const kvTokens = (model.numKvBlocks - 1) * model.blockSize;
@@ -31,6 +36,7 @@ export async function serve(config: ServeConfig, log: (message: string) => void 
       `  device:   ${model.deviceInfo.name} (${model.deviceInfo.backend})`,
       `  memory:   ${formatBytes(model.memory.weight)} weights, ${formatBytes(model.memory.state)} KV cache = ${kvTokens} tokens in ${model.numKvBlocks - 1} blocks of ${model.blockSize}`,
       `  context:  ${model.maxModelLen} tokens; up to ${config.maxNumSeqs} sequences and ${config.maxNumBatchedTokens} tokens per step`,
+      `  tools:    ${describeToolParsing(config.toolCallParser, runtime.service.chatTemplateSource)}`,
       `  listening on ${server.url}  (try: curl ${server.url}/v1/models)`,
     ].join('\n'),
   );
@@ -49,4 +55,15 @@ export async function serve(config: ServeConfig, log: (message: string) => void 
     process.once('SIGINT', () => void stop('SIGINT'));
     process.once('SIGTERM', () => void stop('SIGTERM'));
   });
+}
+
+/** The flag's value (already one of the choices the flag table lists) as a parser name. */
+function toolCallParserOption(value: string | null): ToolCallParserName | null {
+  return TOOL_CALL_PARSER_NAMES.find((name) => name === value) ?? null;
+}
+
+function describeToolParsing(flag: string | null, templateSource: string | null): string {
+  if (flag !== null) return `${flag} tool-call format (--tool-call-parser)`;
+  const detected = detectToolCallParser(templateSource);
+  return detected === null ? 'no tool-call format in the chat template (requests with tools get a 400; see --tool-call-parser)' : `${detected} tool-call format (from the chat template)`;
 }
