@@ -135,6 +135,11 @@ export interface InferenceService {
   readonly chatTemplateSource?: string | null;
 
   /**
+   * The UTF-8 bytes the token contributes to the text (OpenAI's logprobs `bytes`); differs from
+   * tokenText's bytes for a token holding part of a character (shown as `\xNN`). Absent: tokenText's.
+   */
+  tokenBytes?(tokenId: number): Uint8Array;
+  /**
    * Starts generating. Throws ServiceError synchronously for requests that can never run (prompt
    * longer than the context, overload). The iterator yields outputs as tokens are produced and ends
    * after the output with a finishReason; abort via request.signal.

@@ -46,6 +46,10 @@ export class LocalInferenceService implements InferenceService {
     return this.tokenizer.tokenText(tokenId);
   }
 
+  tokenBytes(tokenId: number): Uint8Array {
+    return this.tokenizer.tokenBytes(tokenId);
+  }
+
   get chatTemplateSource(): string | null {
     return this.tokenizer.chatTemplateSource;
   }

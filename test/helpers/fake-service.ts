@@ -112,7 +112,20 @@ export class FakeInferenceService implements InferenceService {
       .join('');
   }
 
+  /**
+   * Byte tokens: ids registered here hold one raw byte (part of a UTF-8 character), shown as `\xNN`
+   * by tokenText the way the real tokenizer shows them.
+   */
+  readonly byteTokens = new Map<number, number>();
+
+  tokenBytes(tokenId: number): Uint8Array {
+    const byte = this.byteTokens.get(tokenId);
+    return byte === undefined ? new TextEncoder().encode(this.tokenText(tokenId)) : Uint8Array.of(byte);
+  }
+
   tokenText(tokenId: number): string {
+    const byte = this.byteTokens.get(tokenId);
+    if (byte !== undefined) return `\\x${byte.toString(16).padStart(2, '0')}`;
     if (tokenId >= FIRST_ALTERNATIVE_TOKEN_ID && tokenId < FIRST_WORD_TOKEN_ID) return `<alt${tokenId}>`;
     return this.tokenTexts.get(tokenId) ?? `<unk${tokenId}>`;
   }

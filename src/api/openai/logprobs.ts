@@ -11,12 +11,16 @@ export interface TokenRenderer {
   display(tokenId: number): string;
   /** The token's real text (for text offsets). */
   text(tokenId: number): string;
+  /** OpenAI's `bytes`: the token's own UTF-8 bytes (those of `token_id:<id>` when that is what is displayed). */
+  bytes(tokenId: number): number[];
 }
 
 export function tokenRenderer(service: InferenceService, asTokenIds: boolean): TokenRenderer {
+  const display = asTokenIds ? (tokenId: number) => `token_id:${tokenId}` : (tokenId: number) => service.tokenText(tokenId);
   return {
-    display: asTokenIds ? (tokenId) => `token_id:${tokenId}` : (tokenId) => service.tokenText(tokenId),
+    display,
     text: (tokenId) => service.tokenText(tokenId),
+    bytes: (tokenId) => (asTokenIds || service.tokenBytes === undefined ? utf8Bytes(display(tokenId)) : Array.from(service.tokenBytes(tokenId))),
   };
 }
 
@@ -46,8 +50,7 @@ export interface ChatLogprobs {
 
 export function toChatLogprobs(logprobs: TokenLogprob[], tokens: TokenRenderer): ChatLogprobs {
   const entry = (tokenId: number, logprob: number): ChatTopLogprob => {
-    const token = tokens.display(tokenId);
-    return { token, logprob: finiteLogprob(logprob), bytes: utf8Bytes(token) };
+    return { token: tokens.display(tokenId), logprob: finiteLogprob(logprob), bytes: tokens.bytes(tokenId) };
   };
   return {
     content: logprobs.map((chosen) => ({

@@ -291,6 +291,24 @@ describe('chat logprobs', () => {
     expect(tokens).toEqual(REPLY_WORDS);
   });
 
+  it("gives a byte token's own bytes (not those of its \\xNN display text), as OpenAI does", async () => {
+    t.service.byteTokens.set(7, 0xe2);
+    const euro = t.service.wordTokenId('€');
+    t.service.script = [
+      { text: '', tokenIds: [7], logprobs: [{ tokenId: 7, logprob: -0.5, top: [{ tokenId: 7, logprob: -0.5 }] }] },
+      { text: '€', tokenIds: [euro], logprobs: [{ tokenId: euro, logprob: -0.1, top: [] }], finishReason: 'stop' },
+    ];
+    try {
+      const completion = await t.client.chat.completions.create({ model: 'fake-model', messages, logprobs: true, top_logprobs: 1 });
+      const [first, second] = completion.choices[0]!.logprobs!.content!;
+      expect(first).toEqual({ token: '\\xe2', logprob: -0.5, bytes: [0xe2], top_logprobs: [{ token: '\\xe2', logprob: -0.5, bytes: [0xe2] }] });
+      expect(second!.bytes).toEqual([0xe2, 0x82, 0xac]);
+    } finally {
+      t.service.script = null;
+      t.service.byteTokens.clear();
+    }
+  });
+
   it('reports an impossible token as -9999 instead of breaking JSON with -Infinity', async () => {
     const id = t.service.wordTokenId('x');
     t.service.script = [{ text: 'x', tokenIds: [id], logprobs: [{ tokenId: id, logprob: -Infinity, top: [] }], finishReason: 'stop' }];

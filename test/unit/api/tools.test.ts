@@ -128,7 +128,8 @@ describe('tools reach the chat template', () => {
       forced.service.chatTemplateSource = HERMES_TEMPLATE;
       forced.service.script = [{ text: '{"name": "get_time", "parameters": {}}', tokenIds: [100], finishReason: 'stop' }];
       const completion = await forced.client.chat.completions.create({ model: 'fake-model', messages, tools });
-      expect(completion.choices[0]!.message.tool_calls?.[0]?.function).toEqual({ name: 'get_time', arguments: '{}' });
+      const call = completion.choices[0]!.message.tool_calls?.[0];
+      expect(call?.type === 'function' && call.function).toEqual({ name: 'get_time', arguments: '{}' });
     } finally {
       await forced.close();
     }
