@@ -13,6 +13,8 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *, ud_backend
 #endif
 #ifdef UPDRAFT_WITH_ASCEND
 extern "C" ud_status ud_ascend_backend_open(const ud_backend_options *, ud_backend_handle *, char *, size_t);
+#endif
+#ifdef UPDRAFT_WITH_ASCEND_SIM
 extern "C" ud_status ud_ascend_sim_backend_open(const ud_backend_options *, ud_backend_handle *, char *, size_t);
 #endif
 
@@ -25,6 +27,8 @@ const ud_backend_entry kBackends[] = {
 #endif
 #ifdef UPDRAFT_WITH_ASCEND
     {"ascend", ud_ascend_backend_open},
+#endif
+#ifdef UPDRAFT_WITH_ASCEND_SIM
     {"ascend-sim", ud_ascend_sim_backend_open},
 #endif
 };

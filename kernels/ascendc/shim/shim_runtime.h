@@ -226,7 +226,9 @@ struct Block {
       r.writer = p;
       r.writer_synced = false;
       r.unsynced_readers = 0;
-    } else if (p != r.writer || !r.writer_synced) {
+    } else if (p != PIPE_S && (p != r.writer || !r.writer_synced)) {
+      // (A scalar read has completed by the time the scalar unit issues its next instruction, so it
+      // leaves no read in flight for a later writer to race with.)
       r.unsynced_readers |= static_cast<uint8_t>(1u << p);
     }
   }

@@ -56,11 +56,11 @@ uint8_t *local_bytes(const LocalTensor<T> &t, uint64_t byte_first, uint64_t byte
     std::memset(shadow, garbage ? 0 : 1, byte_count);
     if (garbage) std::memset(data, 0xff, byte_count);
   } else {
-    for (uint64_t i = 0; i < byte_count; i++) {
-      if (!shadow[i]) {
-        violation("uninitialised read", std::string(op) + " reads element " + std::to_string((byte_first + i) / sizeof(T)) + " of " + describe(t) +
-                                            ", which nothing has written since the buffer was handed out");
-      }
+    const void *hole = byte_count ? std::memchr(shadow, 0, byte_count) : nullptr;
+    if (hole) {
+      const uint64_t i = static_cast<const uint8_t *>(hole) - shadow;
+      violation("uninitialised read", std::string(op) + " reads element " + std::to_string((byte_first + i) / sizeof(T)) + " of " + describe(t) +
+                                          ", which nothing has written since the buffer was handed out");
     }
   }
   return data;
@@ -70,6 +70,41 @@ uint8_t *local_bytes(const LocalTensor<T> &t, uint64_t byte_first, uint64_t byte
 template <typename T>
 T *local_span(const LocalTensor<T> &t, uint64_t first, uint64_t count, int pipe, bool write, const char *op, bool aligned = true) {
   return reinterpret_cast<T *>(local_bytes(t, first * sizeof(T), count * sizeof(T), pipe, write, op, aligned));
+}
+
+// A checked window on a whole tensor for instructions that touch scattered elements (repeat forms):
+// liveness, alignment and pipe hazards are checked once, bounds and initialisation per element.
+template <typename T> struct View {
+  T *data = nullptr;
+  uint8_t *shadow = nullptr;
+  uint64_t size = 0;
+  const LocalTensor<T> *tensor = nullptr;
+  const char *op = "";
+  T read(uint64_t i) const {
+    if (i >= size) violation("out of bounds", std::string(op) + " reads element " + std::to_string(i) + " of " + describe(*tensor) + ", which has " + std::to_string(size));
+    for (size_t q = 0; q < sizeof(T); q++)
+      if (!shadow[i * sizeof(T) + q])
+        violation("uninitialised read", std::string(op) + " reads element " + std::to_string(i) + " of " + describe(*tensor) +
+                                            ", which nothing has written since the buffer was handed out");
+    return data[i];
+  }
+  void write(uint64_t i, T v) const {
+    if (i >= size) violation("out of bounds", std::string(op) + " writes element " + std::to_string(i) + " of " + describe(*tensor) + ", which has " + std::to_string(size));
+    data[i] = v;
+    std::memset(shadow + i * sizeof(T), 1, sizeof(T));
+  }
+};
+template <typename T> View<T> view(const LocalTensor<T> &t, int pipe, bool write, const char *op, bool aligned = true) {
+  (void)local_bytes(t, 0, 0, pipe, write, op, aligned);
+  Block &b = cur();
+  Region &r = b.regions[t.region_];
+  View<T> v;
+  v.data = reinterpret_cast<T *>(b.bytes_of(r) + t.offset_);
+  v.shadow = b.shadow_of(r) + t.offset_;
+  v.size = t.size_;
+  v.tensor = &t;
+  v.op = op;
+  return v;
 }
 
 // Marks bytes a padding or fill wrote as initialised without a hazard check (the instruction already

@@ -92,20 +92,14 @@ void binary_repeat(const char *op, const LocalTensor<T> &dst, const LocalTensor<
   require_ub(dst, op);
   require_ub(src0, op);
   require_ub(src1, op);
+  const View<T> a = view(src0, PIPE_V, false, op), b = view(src1, PIPE_V, false, op);
   std::vector<T> out(repeats * mask);
-  for (uint64_t r = 0; r < repeats; r++) {
-    for (uint64_t i = 0; i < mask; i++) {
-      const T a = *local_span(src0, repeat_offset<T>(r, i, s0r, s0b), 1, PIPE_V, false, op, false);
-      const T b = *local_span(src1, repeat_offset<T>(r, i, s1r, s1b), 1, PIPE_V, false, op, false);
-      out[r * mask + i] = apply2(a, b, f);
-    }
-  }
-  // Operand starts must be aligned even though the per-element views above are not checked.
-  (void)local_span(dst, 0, 0, PIPE_V, true, op, true);
-  (void)local_span(src0, 0, 0, PIPE_V, false, op, true);
-  (void)local_span(src1, 0, 0, PIPE_V, false, op, true);
   for (uint64_t r = 0; r < repeats; r++)
-    for (uint64_t i = 0; i < mask; i++) *local_span(dst, repeat_offset<T>(r, i, dr, db), 1, PIPE_V, true, op, false) = out[r * mask + i];
+    for (uint64_t i = 0; i < mask; i++)
+      out[r * mask + i] = apply2(a.read(repeat_offset<T>(r, i, s0r, s0b)), b.read(repeat_offset<T>(r, i, s1r, s1b)), f);
+  const View<T> d = view(dst, PIPE_V, true, op);
+  for (uint64_t r = 0; r < repeats; r++)
+    for (uint64_t i = 0; i < mask; i++) d.write(repeat_offset<T>(r, i, dr, db), out[r * mask + i]);
 }
 
 // Sum in a fixed tree order: pairs within groups of 64 (one 256-byte repeat of f32), then the group
@@ -246,6 +240,28 @@ template <typename T, typename S> void Axpy(const LocalTensor<T> &d, const Local
   const std::vector<T> a = shim::read_vec(s, n, op), b = shim::read_vec(d, n, op);
   T *out = shim::write_vec(d, n, op);
   for (uint32_t i = 0; i < n; i++) out[i] = shim::from_f32<T>(shim::to_f32(a[i]) * f + shim::to_f32(b[i]));
+}
+
+// Brcb: each repeat takes 8 consecutive elements of src and fills one 32-byte block of dst with each
+// (block j of repeat r at (r * dstRepStride + j * dstBlkStride) * 32 bytes): a per-row scalar ready for
+// block-stride-0 repeat instructions.
+struct BrcbRepeatParams {
+  BrcbRepeatParams() = default;
+  BrcbRepeatParams(shim::Field<uint16_t> blk, shim::Field<uint16_t> rep) : dstBlkStride(blk), dstRepStride(rep) {}
+  shim::Field<uint16_t> dstBlkStride = 1;
+  shim::Field<uint16_t> dstRepStride = 8;
+};
+template <typename T> void Brcb(const LocalTensor<T> &d, const LocalTensor<T> &s, shim::Field<uint8_t> repeatTimes, const BrcbRepeatParams &p) {
+  const char *op = "Brcb";
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "Brcb takes 16- or 32-bit elements");
+  constexpr uint64_t per_block = 32 / sizeof(T);
+  const uint64_t repeats = repeatTimes.get("repeatTimes"), blk = p.dstBlkStride.get("dstBlkStride"), rep = p.dstRepStride.get("dstRepStride");
+  const std::vector<T> x = shim::read_vec(s, repeats * 8, op);
+  shim::require_ub(d, op);
+  const shim::View<T> out = shim::view(d, PIPE_V, true, op);
+  for (uint64_t r = 0; r < repeats; r++)
+    for (uint64_t j = 0; j < 8; j++)
+      for (uint64_t e = 0; e < per_block; e++) out.write((r * rep + j * blk) * per_block + e, x[r * 8 + j]);
 }
 
 // dst[i] = value for i < count.
@@ -412,15 +428,15 @@ void WholeReduceSum(const LocalTensor<T> &d, const LocalTensor<T> &s, int32_t ma
   const uint64_t repeats = repeatTimes.get("repeatTimes"), sb = blk.get("srcBlkStride"), sr = srep.get("srcRepStride"), dr = drep.get("dstRepStride");
   shim::require_ub(s, op);
   shim::require_ub(d, op);
-  (void)shim::local_span(s, 0, 0, PIPE_V, false, op, true);
+  const shim::View<T> in = shim::view(s, PIPE_V, false, op);
   std::vector<float> sums(repeats);
   for (uint64_t r = 0; r < repeats; r++) {
     std::vector<float> v(mask);
-    for (int32_t i = 0; i < mask; i++) v[i] = shim::to_f32(*shim::local_span(s, shim::repeat_offset<T>(r, i, sr, sb), 1, PIPE_V, false, op, false));
+    for (int32_t i = 0; i < mask; i++) v[i] = shim::to_f32(in.read(shim::repeat_offset<T>(r, i, sr, sb)));
     sums[r] = shim::tree_sum(v);
   }
-  (void)shim::local_span(d, 0, 0, PIPE_V, true, op, true);
-  for (uint64_t r = 0; r < repeats; r++) *shim::local_span(d, r * dr, 1, PIPE_V, true, op, false) = shim::from_f32<T>(sums[r]);
+  const shim::View<T> out = shim::view(d, PIPE_V, true, op);
+  for (uint64_t r = 0; r < repeats; r++) out.write(r * dr, shim::from_f32<T>(sums[r]));
 }
 // Per repeat r: the max of the first `mask` elements (and, by `order`, its index within the repeat as
 // uint32_t bits), written at dst[r * dstRepStride * (pair ? 2 : 1)].
@@ -437,26 +453,26 @@ void WholeReduceMax(const LocalTensor<T> &d, const LocalTensor<T> &s, int32_t ma
   const uint64_t repeats = repeatTimes.get("repeatTimes"), sb = blk.get("srcBlkStride"), sr = srep.get("srcRepStride"), dr = drep.get("dstRepStride");
   shim::require_ub(s, op);
   shim::require_ub(d, op);
-  (void)shim::local_span(s, 0, 0, PIPE_V, false, op, true);
+  const shim::View<T> in = shim::view(s, PIPE_V, false, op);
   std::vector<std::pair<T, uint32_t>> best(repeats);
   for (uint64_t r = 0; r < repeats; r++) {
-    best[r] = {*shim::local_span(s, shim::repeat_offset<T>(r, 0, sr, sb), 1, PIPE_V, false, op, false), 0};
+    best[r] = {in.read(shim::repeat_offset<T>(r, 0, sr, sb)), 0};
     for (int32_t i = 1; i < mask; i++) {
-      const T v = *shim::local_span(s, shim::repeat_offset<T>(r, i, sr, sb), 1, PIPE_V, false, op, false);
+      const T v = in.read(shim::repeat_offset<T>(r, i, sr, sb));
       if (shim::to_f32(v) > shim::to_f32(best[r].first)) best[r] = {v, static_cast<uint32_t>(i)};
     }
   }
-  (void)shim::local_span(d, 0, 0, PIPE_V, true, op, true);
+  const shim::View<T> out = shim::view(d, PIPE_V, true, op);
   const uint64_t width = order == ReduceOrder::ORDER_ONLY_VALUE || order == ReduceOrder::ORDER_ONLY_INDEX ? 1 : 2;
   for (uint64_t r = 0; r < repeats; r++) {
-    T *out = shim::local_span(d, r * dr * width, width, PIPE_V, true, op, false);
     T idx;
     std::memcpy(&idx, &best[r].second, sizeof(T) < 4 ? sizeof(T) : 4);
+    const uint64_t at = r * dr * width;
     switch (order) {
-      case ReduceOrder::ORDER_VALUE_INDEX: out[0] = best[r].first; out[1] = idx; break;
-      case ReduceOrder::ORDER_INDEX_VALUE: out[0] = idx; out[1] = best[r].first; break;
-      case ReduceOrder::ORDER_ONLY_VALUE: out[0] = best[r].first; break;
-      case ReduceOrder::ORDER_ONLY_INDEX: out[0] = idx; break;
+      case ReduceOrder::ORDER_VALUE_INDEX: out.write(at, best[r].first); out.write(at + 1, idx); break;
+      case ReduceOrder::ORDER_INDEX_VALUE: out.write(at, idx); out.write(at + 1, best[r].first); break;
+      case ReduceOrder::ORDER_ONLY_VALUE: out.write(at, best[r].first); break;
+      case ReduceOrder::ORDER_ONLY_INDEX: out.write(at, idx); break;
     }
   }
 }
