@@ -56,6 +56,7 @@ ud_status launch_gather_rows(const ud_op &op, LaunchContext &ctx);
 ud_status launch_sample(const ud_op &op, LaunchContext &ctx);
 ud_status launch_fill_random(const ud_op &op, LaunchContext &ctx);
 ud_status launch_select_tokens(const ud_op &op, LaunchContext &ctx);
+ud_status launch_process_logits(const ud_op &op, LaunchContext &ctx);
 
 // Dispatches on op.kind.
 ud_status launch_op(const ud_op &op, LaunchContext &ctx);

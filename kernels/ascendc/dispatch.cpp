@@ -16,13 +16,14 @@ ud_status launch_op(const ud_op &op, LaunchContext &ctx) {
     case UD_OP_SAMPLE: return launch_sample(op, ctx);
     case UD_OP_FILL_RANDOM: return launch_fill_random(op, ctx);
     case UD_OP_SELECT_TOKENS: return launch_select_tokens(op, ctx);
+    case UD_OP_PROCESS_LOGITS: return launch_process_logits(op, ctx);
     default: return ctx.fail(UD_ERR_UNSUPPORTED, "ascendc: unknown op kind " + std::to_string(op.kind));
   }
 }
 
 namespace {
 
-// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64.
+// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32.
 // A null operand always passes (whether it may be null is checked at launch).
 bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
   for (int i = 0; i < count && rule[i]; i++) {
@@ -33,6 +34,7 @@ bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
       case 'i': if (t.dtype != UD_I32) return false; break;
       case 's': if (t.dtype != UD_F32) return false; break;
       case 'u': if (t.dtype != UD_U64) return false; break;
+      case 'w': if (t.dtype != UD_U32) return false; break;
       default: return false;
     }
   }
@@ -77,6 +79,7 @@ int32_t supports_op(const ud_op &op) {
     case UD_OP_SAMPLE: src_rule = "ssissui"; dst_rule = "isis"; break;
     case UD_OP_FILL_RANDOM: src_rule = ""; dst_rule = "f"; break;
     case UD_OP_SELECT_TOKENS: src_rule = "iii"; dst_rule = "i"; break;
+    case UD_OP_PROCESS_LOGITS: src_rule = "isiiiisw"; dst_rule = "s"; break;
     default: return 0;
   }
   return dtypes_match(op.src, op.n_src, src_rule) && dtypes_match(op.dst, op.n_dst, dst_rule) ? 1 : 0;
@@ -93,9 +96,12 @@ std::string format_device_error(const int32_t *slot) {
     case kQueryStartLocBad:
       return "attention: query_start_loc of sequence " + a + " is [" + b + ", " + c + "), which must be non-decreasing and within [0, numTokens]";
     case kSourceOutOfRange: return "select_tokens: row " + a + " takes sample " + b + " of a table with " + c;
+    case kMaskWords:
+      return "process_logits: row " + a + " asks for the mask, but src7 (allowed) has " + b + " words per row (a vocabulary of " + c + " needs " +
+             std::to_string((int64_t{slot[4]} + 31) / 32) + ")";
     default: {
       const int32_t op = slot[1];
-      static const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention", "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens"};
+      static const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention", "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens", "process_logits"};
       const char *name = op >= 0 && op < static_cast<int32_t>(sizeof names / sizeof names[0]) ? names[op] : "an op";
       return std::string(name) + ": an operand value in device memory is invalid (error " + std::to_string(slot[0]) + ": " + a + ", " + b + ", " + c + ")";
     }

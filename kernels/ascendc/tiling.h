@@ -20,6 +20,7 @@ enum DeviceErrorCode : int32_t {
   kSeqLenBeyondTable = 4,  // v = {sequence, seq_len, positions its block table holds} (attention)
   kQueryStartLocBad = 5,   // v = {sequence, start, end}                               (attention)
   kSourceOutOfRange = 6,   // v = {row, source, table rows}                            (select_tokens)
+  kMaskWords = 7,          // v = {row, words per row of allowed, vocab}               (process_logits)
 };
 
 // embedding, gather_rows: out[r, :] = src[index[r], :] or zeros. Work items are (row, chunk of the row).
@@ -113,6 +114,19 @@ struct SampleTiling {
   uint32_t num_top;  // K of the top-logprob views (0: none)
   int32_t has_top_ids;
   int32_t has_top_logprobs;
+};
+
+// process_logits: rows [0, num_rows) of the logits, streamed in chunks of `chunk` (a multiple of 32,
+// whole mask words) for the mask; biases and penalties touch single elements.
+struct ProcessLogitsTiling {
+  uint32_t num_rows;   // R
+  uint32_t vocab;      // V
+  uint32_t num_tokens; // P
+  uint32_t num_bias;   // B
+  uint32_t num_words;  // W (0 without a mask operand)
+  int32_t has_extra;
+  uint32_t chunk;
+  uint32_t reserved;
 };
 
 struct FillRandomTiling {

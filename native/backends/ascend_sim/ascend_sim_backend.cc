@@ -109,7 +109,7 @@ ud_status memset_zero(ud_backend *, void *dst, size_t bytes) {
 int32_t supports(ud_backend *, const ud_op *op) { return ascendc::supports_op(*op); }
 
 const char *op_name(int32_t kind) {
-  static const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention", "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens"};
+  static const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention", "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens", "process_logits"};
   return kind >= 0 && kind < static_cast<int32_t>(sizeof names / sizeof names[0]) ? names[kind] : "an op";
 }
 
