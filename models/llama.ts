@@ -3,7 +3,7 @@
  *
  *   embedding → per layer: rmsnorm (fused residual add) → qkv matmul → rope + KV write → attention →
  *   o_proj → rmsnorm (fused add) → gate_up matmul → silu·mul → down_proj
- *   → gather the sampled rows → final rmsnorm (fused add) → lm_head → sample
+ *   → gather the sampled rows → final rmsnorm (fused add) → lm_head → process_logits → sample
  *
  * Activations are a handful of scratch tensors reused by every layer. Only the rows that are sampled
  * (one per sequence, `logits_indices`) go through the final norm and lm_head.
@@ -14,7 +14,7 @@ import { parseDecoderConfig } from '../src/model/hf-config.ts';
 import type { DecoderConfig } from '../src/model/hf-config.ts';
 import type { ModelArchitecture } from '../src/model/registry.ts';
 import { computeRope } from '../src/model/rope.ts';
-import { DIM, INPUT, OUTPUT, STATE } from '../src/model/step-io.ts';
+import { DIM, INPUT, logitsProcessingLimits, OUTPUT, STATE } from '../src/model/step-io.ts';
 import type { WeightSource } from '../src/model/weights.ts';
 import { ProgramBuilder } from './program-builder.ts';
 import type { WeightDtypeOption } from './program-builder.ts';
@@ -93,18 +93,24 @@ export const LLAMA_ACTIVATIONS = {
   lastResidual: 'last_residual', // [numSeqs, hidden]
   lastNormed: 'last_normed', // [numSeqs, hidden]
   logits: 'logits', // [numSeqs, vocab] f32
+  extraIds: 'penalty_extra_resolved', // [numProcessedSeqs] i32 — the previous step's samples that count as output tokens
 } as const;
 
 export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOptions): ProgramSpec {
   validateOptions(opts);
   const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: D, intermediateSize: I, vocabSize: V } = cfg;
   const act = opts.computeDtype;
+  const processing = logitsProcessingLimits(V, opts.limits.maxBlocksPerSeq * opts.kv.blockSize);
   const b = new ProgramBuilder(
     {
       [DIM.numTokens]: opts.limits.maxNumTokens,
       [DIM.numSeqs]: opts.limits.maxNumSeqs,
       [DIM.maxBlocksPerSeq]: opts.limits.maxBlocksPerSeq,
       [DIM.numTopLogprobs]: opts.limits.maxTopLogprobs,
+      [DIM.numProcessedSeqs]: opts.limits.maxNumSeqs,
+      [DIM.numPenaltyTokens]: processing.maxPenaltyTokens,
+      [DIM.numBiasTokens]: processing.maxBiasTokens,
+      [DIM.maskWords]: processing.maskWords,
     },
     {
       source: opts.weights,
@@ -145,6 +151,9 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
   b.tensor(A.resolvedIds, 'i32', [T], 'activation');
   b.tensor(STATE.previousSampledIds, 'i32', [opts.limits.maxNumSeqs], 'state');
   b.op('select_tokens', [INPUT.inputIds, INPUT.tokenSources, STATE.previousSampledIds], [A.resolvedIds]);
+  // The same for the penalties' pending output tokens, before this step overwrites the samples.
+  b.tensor(A.extraIds, 'i32', [DIM.numProcessedSeqs], 'activation');
+  b.op('select_tokens', [INPUT.penaltyExtraIds, INPUT.penaltyExtraSources, STATE.previousSampledIds], [A.extraIds]);
   b.op('embedding', [embed, A.resolvedIds], [A.hidden]);
   for (let i = 0; i < cfg.numLayers; i++) addLayer(b, cfg, opts, i, { invFreq, rotaryDim: rope.rotaryDim });
 
@@ -155,6 +164,12 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
   // Tied checkpoints omit lm_head.weight (and HF ignores it when present): reuse the embedding table.
   const lmHead = cfg.tieWordEmbeddings ? embed : b.weight(W.lmHead, [V, H], [W.lmHead], [[V, H]]);
   b.op('matmul', [A.lastNormed, lmHead, null], [A.logits]);
+  // Penalties, logit_bias, bans and structured output's mask; no-op when numProcessedSeqs is 0.
+  b.op(
+    'process_logits',
+    [INPUT.logitsFlags, INPUT.penalties, INPUT.penaltyTokenIds, INPUT.penaltyTokenCounts, A.extraIds, INPUT.biasIds, INPUT.biasValues, INPUT.allowedMask],
+    [A.logits],
+  );
   b.op(
     'sample',
     [A.logits, INPUT.temperature, INPUT.topK, INPUT.topP, INPUT.minP, INPUT.seeds, INPUT.sampleCounters],
@@ -244,6 +259,16 @@ function declareStepInputs(b: ProgramBuilder): void {
   b.tensor(INPUT.minP, 'f32', [S], 'input');
   b.tensor(INPUT.seeds, 'u64', [S], 'input');
   b.tensor(INPUT.sampleCounters, 'i32', [S], 'input');
+  const R = DIM.numProcessedSeqs;
+  b.tensor(INPUT.logitsFlags, 'i32', [R], 'input');
+  b.tensor(INPUT.penalties, 'f32', [R, 3], 'input');
+  b.tensor(INPUT.penaltyTokenIds, 'i32', [R, DIM.numPenaltyTokens], 'input');
+  b.tensor(INPUT.penaltyTokenCounts, 'i32', [R, DIM.numPenaltyTokens], 'input');
+  b.tensor(INPUT.penaltyExtraIds, 'i32', [R], 'input');
+  b.tensor(INPUT.penaltyExtraSources, 'i32', [R], 'input');
+  b.tensor(INPUT.biasIds, 'i32', [R, DIM.numBiasTokens], 'input');
+  b.tensor(INPUT.biasValues, 'f32', [R, DIM.numBiasTokens], 'input');
+  b.tensor(INPUT.allowedMask, 'u32', [R, DIM.maskWords], 'input');
 }
 
 function declareStepOutputs(b: ProgramBuilder): void {

@@ -69,13 +69,18 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     } catch (error) {
       throw new ConfigError((error as Error).message);
     }
-    const runner = new ModelRunner(model.program, model.limits, { useGraphs: model.deviceInfo.supportsGraphs, ...options.runner });
+    const runner = new ModelRunner(model.program, model.limits, {
+      useGraphs: model.deviceInfo.supportsGraphs,
+      logits: { vocabSize: model.config.vocabSize, eosTokenIds: model.tokenizer.eosTokenIds, vocabulary: model.tokenizer },
+      ...options.runner,
+    });
     const engine = new EngineCore(scheduler, runner, model.tokenizer, { ...options, checkIntegrity: options.checkIntegrity || config.debugIntegrity });
     const card: ModelCard = {
       id: config.servedModelName ?? config.model,
       root: model.resolved.dir,
       created: Math.floor(Date.now() / 1000),
       maxModelLen: model.maxModelLen,
+      vocabSize: model.config.vocabSize,
     };
     const service = new LocalInferenceService(card, engine, model.tokenizer, { maxQueuedRequests: config.maxQueuedRequests });
     return {

@@ -15,6 +15,8 @@ export interface ModelCard {
   created: number;
   /** Context window: prompt + generated tokens. */
   maxModelLen: number;
+  /** Columns of the model's logits (token ids below it exist): bounds logit_bias ids. Unknown: unchecked. */
+  vocabSize?: number;
 }
 
 /** One chat message as the chat template sees it (OpenAI shape, content already flattened or kept as parts). */

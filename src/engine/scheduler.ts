@@ -255,6 +255,8 @@ export class Scheduler {
       const numRemaining = r.numTokensWithPlaceholders - r.numComputedTokens;
       // Nothing to compute until a step in flight returns, or at its limit: that step's token ends it.
       if (numRemaining === 0 || this.#atLimit(r)) continue;
+      // Structured output's mask needs the grammar advanced by the previous token on the host first.
+      if (r.numOutputPlaceholders > 0 && r.params.structuredOutput !== null) continue;
       (numRemaining === 1 ? decodes : prefills).push(r);
     }
     for (const request of decodes.concat(prefills)) {

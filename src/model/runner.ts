@@ -9,6 +9,7 @@ import type { Program } from '../device/device.ts';
 import type { StepRequest } from '../device/program.ts';
 import type { TopLogprob } from '../engine/inference-service.ts';
 import type { SchedulerOutput } from '../engine/scheduler-output.ts';
+import { LogitsProcessor, type LogitsProcessingOptions } from '../sampling/logits-inputs.ts';
 import { MAX_TOP_LOGPROBS } from '../sampling/params.ts';
 import { DIM, INPUT, OUTPUT } from './step-io.ts';
 
@@ -25,6 +26,11 @@ export interface RunnerLimits {
 export interface RunnerOptions {
   /** Pad decode steps to bucket shapes and ask for graph replay (devices whose info says supportsGraphs). */
   useGraphs?: boolean;
+  /**
+   * The model's vocabulary for penalties, logit_bias, min_tokens bans and structured output
+   * (src/sampling/logits-inputs.ts); without it, requests that use them fail their step.
+   */
+  logits?: LogitsProcessingOptions;
 }
 
 /** Decode batch sizes that get a graph: 1, 2, 4, then multiples of 8 (as vLLM captures). */
@@ -98,12 +104,15 @@ export class ModelRunner implements StepRunner {
   readonly #options: RunnerOptions;
   /** requestId → its row in the previous step's samples (what placeholder tokens point at). */
   #previousSampleRows = new Map<string, number>();
+  /** Penalties, biases, bans and grammar masks (the process_logits op's inputs). */
+  readonly logitsProcessor: LogitsProcessor;
 
   constructor(program: Program, limits: RunnerLimits, options: RunnerOptions = {}) {
     this.#program = program;
     this.#limits = limits;
     this.#options = options;
     this.#buffers = [new StepBuffers(limits), new StepBuffers(limits)];
+    this.logitsProcessor = new LogitsProcessor(options.logits ?? null, limits.maxBlocksPerSeq * limits.blockSize);
   }
 
   /** Builds the device inputs of a step (exposed for tests). */
@@ -136,6 +145,9 @@ export class ModelRunner implements StepRunner {
       numBlockColumns = Math.min(maxBlocksPerSeq, nextPowerOfTwo(Math.max(numBlockColumns, MIN_GRAPH_BLOCK_COLUMNS)));
       numTopLogprobs = numTopLogprobs > 0 ? MAX_TOP_LOGPROBS : 0;
     }
+
+    // Before #previousSampleRows moves on: pending penalty tokens point at the previous step's rows.
+    const processing = this.logitsProcessor.prepare(out.scheduled, numSeqs, this.#previousSampleRows, bucket !== null);
 
     let row = 0;
     const sampleRows = new Map<string, number>();
@@ -198,6 +210,7 @@ export class ModelRunner implements StepRunner {
         [DIM.numSeqs]: numSeqs,
         [DIM.maxBlocksPerSeq]: numBlockColumns,
         [DIM.numTopLogprobs]: numTopLogprobs,
+        ...processing.dims,
       },
       inputs: {
         [INPUT.inputIds]: buf.inputIds.subarray(0, numTokens),
@@ -214,6 +227,7 @@ export class ModelRunner implements StepRunner {
         [INPUT.minP]: buf.minP.subarray(0, numSeqs),
         [INPUT.seeds]: buf.seeds.subarray(0, numSeqs),
         [INPUT.sampleCounters]: buf.sampleCounters.subarray(0, numSeqs),
+        ...processing.inputs,
       },
       ...(bucket !== null ? { graph: true } : {}),
     };

@@ -14,7 +14,24 @@ export const DIM = {
   maxBlocksPerSeq: 'maxBlocksPerSeq',
   /** Alternatives returned per sampled token (≤ MAX_TOP_LOGPROBS); 0 when no request asked. */
   numTopLogprobs: 'numTopLogprobs',
+  /** Logits rows process_logits looks at: numSeqs, or 0 when no request in the step uses penalties, biases, bans or a grammar. */
+  numProcessedSeqs: 'numProcessedSeqs',
+  /** Columns of the penalty token lists (≤ logitsProcessingLimits().maxPenaltyTokens). */
+  numPenaltyTokens: 'numPenaltyTokens',
+  /** Columns of the bias lists (≤ MAX_BIAS_TOKENS). */
+  numBiasTokens: 'numBiasTokens',
+  /** u32 words of the allowed-token mask: ceil(vocab / 32), or 0 when no row has a mask. */
+  maskWords: 'maskWords',
 } as const;
+
+/** Bias entries per row: OpenAI logit_bias (≤ 300) plus the min_tokens bans (EOS, stop_token_ids). */
+export const MAX_BIAS_TOKENS = 1024;
+
+/** The maxima of the logits-processing dims for a model (the runner and the program builder agree on them). */
+export function logitsProcessingLimits(vocabSize: number, maxModelLen: number): { maxPenaltyTokens: number; maxBiasTokens: number; maskWords: number } {
+  // A row lists each distinct token of its prompt and output once: never more than either bound.
+  return { maxPenaltyTokens: Math.min(vocabSize, maxModelLen), maxBiasTokens: MAX_BIAS_TOKENS, maskWords: Math.ceil(vocabSize / 32) };
+}
 
 /** Per-step inputs, uploaded from the host. Shapes in terms of DIM. */
 export const INPUT = {
@@ -49,6 +66,25 @@ export const INPUT = {
   seeds: 'seeds',
   /** [numSeqs] i32 — index of the token being sampled within the request's output */
   sampleCounters: 'sample_counters',
+  // Logits processing (kernels/ops.h UD_OP_PROCESS_LOGITS), R = numProcessedSeqs rows.
+  /** [R] i32 — per row: 1 penalties, 2 biases / bans, 4 allowed-token mask; 0 = untouched. */
+  logitsFlags: 'logits_flags',
+  /** [R, 3] f32 — presence, frequency, repetition penalty. */
+  penalties: 'penalties',
+  /** [R, numPenaltyTokens] i32 — each distinct token of the prompt (repetition penalty only) and output so far, -1 padded. */
+  penaltyTokenIds: 'penalty_token_ids',
+  /** [R, numPenaltyTokens] i32 — output occurrences of each (0: prompt only). */
+  penaltyTokenCounts: 'penalty_token_counts',
+  /** [R] i32 — -1 (the host sends no id itself; see penaltyExtraSources). */
+  penaltyExtraIds: 'penalty_extra_ids',
+  /** [R] i32 — -1, or the previous step's row whose sample (not on the host yet: async scheduling) is one more output token. */
+  penaltyExtraSources: 'penalty_extra_sources',
+  /** [R, numBiasTokens] i32 — logit_bias ids and banned ids, -1 padded. */
+  biasIds: 'bias_ids',
+  /** [R, numBiasTokens] f32 — their biases (-inf: banned). */
+  biasValues: 'bias_values',
+  /** [R, maskWords] u32 — structured output: allowed tokens (bit i & 31 of word i >> 5). */
+  allowedMask: 'allowed_mask',
 } as const;
 
 /** Device state the program keeps between steps. */

@@ -2,6 +2,7 @@
  * SamplingParams: what one request asks of the sampler and the stop logic, already validated.
  * The API layer turns OpenAI fields into this; the engine and the device only ever see this.
  */
+import type { Grammar } from '../structured/grammar.ts';
 export interface SamplingParams {
   /** 0 = greedy. */
   temperature: number;
@@ -26,6 +27,34 @@ export interface SamplingParams {
   /** null: no logprobs; k >= 0: the chosen token's logprob plus the top k alternatives. */
   logprobs: number | null;
   skipSpecialTokens: boolean;
+  /** OpenAI presence_penalty, -2..2: subtracted once from every token already in the output. 0 = off. */
+  presencePenalty: number;
+  /** OpenAI frequency_penalty, -2..2: subtracted per occurrence in the output. 0 = off. */
+  frequencyPenalty: number;
+  /** vLLM / HF repetition_penalty, > 0: tokens of the prompt or output get logit / r (positive) or logit * r. 1 = off. */
+  repetitionPenalty: number;
+  /** OpenAI logit_bias: [token id, bias in -100..100] pairs, ids distinct; added to the logits. */
+  logitBias: readonly (readonly [number, number])[];
+  /** response_format json_object / json_schema: the grammar decoding is constrained to; null = free text. */
+  structuredOutput: StructuredOutput | null;
+}
+
+/** A compiled response_format (src/structured). */
+export interface StructuredOutput {
+  readonly kind: 'json_object' | 'json_schema';
+  readonly grammar: Grammar;
+}
+
+/** True when a request needs the process_logits op (penalties, biases, bans or a grammar). */
+export function usesLogitsProcessing(params: SamplingParams): boolean {
+  return (
+    params.presencePenalty !== 0 ||
+    params.frequencyPenalty !== 0 ||
+    params.repetitionPenalty !== 1 ||
+    params.logitBias.length > 0 ||
+    params.minTokens > 0 ||
+    params.structuredOutput !== null
+  );
 }
 
 export const MAX_TOP_LOGPROBS = 20;
@@ -45,6 +74,11 @@ export function defaultSamplingParams(overrides: Partial<SamplingParams> = {}): 
     ignoreEos: false,
     logprobs: null,
     skipSpecialTokens: true,
+    presencePenalty: 0,
+    frequencyPenalty: 0,
+    repetitionPenalty: 1,
+    logitBias: [],
+    structuredOutput: null,
     ...overrides,
   };
 }

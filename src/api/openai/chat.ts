@@ -81,6 +81,7 @@ export function chatCompletionsHandler(deps: ApiDeps) {
       defaultMaxTokens: null,
       logprobs,
       promptParam: 'messages',
+      vocabSize: service.model.vocabSize ?? null,
     });
 
     const id = newResponseId('chatcmpl');

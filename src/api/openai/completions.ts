@@ -104,6 +104,7 @@ function preparePrompt(service: InferenceService, request: CompletionRequest, pr
     defaultMaxTokens: DEFAULT_COMPLETION_MAX_TOKENS,
     logprobs: request.logprobs ?? null,
     promptParam: 'prompt',
+    vocabSize: service.model.vocabSize ?? null,
   });
   // echo repeats the prompt as sent; token prompts are shown as their text (special tokens included, as vLLM does).
   const echoText = request.echo !== true ? '' : prompt.kind === 'text' ? prompt.text : service.decode(prompt.tokenIds, { skipSpecialTokens: false });

@@ -4,9 +4,10 @@
  */
 import { randomSeed, seedFromClient, type SamplingParams } from '../../sampling/params.ts';
 import { invalidRequest } from '../errors.ts';
+import { toLogitsParams, type LogitsFields } from './logits-fields.ts';
 
 /** The request fields both endpoints share (already type- and range-checked by the schemas). */
-export interface SamplingFields {
+export interface SamplingFields extends LogitsFields {
   max_tokens?: number | null;
   max_completion_tokens?: number | null;
   temperature?: number | null;
@@ -30,6 +31,8 @@ export interface SamplingContext {
   logprobs: number | null;
   /** The field that carried the prompt, named in the too-long error. */
   promptParam: 'messages' | 'prompt';
+  /** The model's logits width, which bounds logit_bias ids (unknown: not checked here; the device skips ids past it). */
+  vocabSize?: number | null;
 }
 
 export function toSamplingParams(fields: SamplingFields, context: SamplingContext): SamplingParams {
@@ -53,6 +56,7 @@ export function toSamplingParams(fields: SamplingFields, context: SamplingContex
     ignoreEos: fields.ignore_eos ?? false,
     logprobs: context.logprobs,
     skipSpecialTokens: fields.skip_special_tokens ?? true,
+    ...toLogitsParams(fields, context.vocabSize ?? null),
   };
 }
 

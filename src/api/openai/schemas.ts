@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { MAX_TOP_LOGPROBS } from '../../sampling/params.ts';
 import { completionPromptsSchema } from './completion-prompt.ts';
+import { logitBiasSchema, responseFormatSchema } from './logits-fields.ts';
 import { checkToolFields, toolFields } from './tool-schemas.ts';
 
 export type { CompletionPrompt } from './completion-prompt.ts';
@@ -40,10 +41,10 @@ const samplingFields = {
   user: z.string().nullish(),
   /** Choices per prompt; the upper limit is the server's --max-n (checked by the handlers). */
   n: z.int().min(1).nullish(),
-  presence_penalty: onlyNeutral(z.number().min(-2).max(2), (p) => p === 0, "A nonzero '{param}'"),
-  frequency_penalty: onlyNeutral(z.number().min(-2).max(2), (p) => p === 0, "A nonzero '{param}'"),
-  logit_bias: onlyNeutral(z.record(z.string(), z.number()), (bias) => Object.keys(bias).length === 0, "'{param}'"),
-  response_format: onlyNeutral(z.object({ type: z.string() }), (format) => format.type === 'text', "A '{param}' other than {\"type\": \"text\"}"),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: logitBiasSchema.nullish(),
+  response_format: responseFormatSchema.nullish(),
 
   // vLLM extensions (same names as vLLM's OpenAI server).
   /** -1 and 0 both mean off. */
@@ -56,7 +57,7 @@ const samplingFields = {
   return_tokens_as_token_ids: z.boolean().nullish(),
   /** Lower runs first. */
   priority: z.int().nullish(),
-  repetition_penalty: onlyNeutral(z.number().gt(0), (p) => p === 1, "A '{param}' other than 1"),
+  repetition_penalty: z.number().gt(0).nullish(),
   use_beam_search: onlyNeutral(z.boolean(), (on) => !on, "'{param}'"),
 };
 

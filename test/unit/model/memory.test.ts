@@ -49,8 +49,10 @@ describe('program memory', () => {
     // hidden, residual, normed: [128, 128] f32 each; logits [4, 512] f32 among the rest.
     expect(auto.activation).toBeGreaterThan(3 * 128 * 128 * 4 + 4 * 512 * 4);
     expect(auto.total).toBe(auto.weight + auto.state + auto.activation + auto.input + auto.output);
-    // Inputs: 4 × [numTokens] + block_tables [4, 8] + query_start_loc [5] + 7 × [numSeqs] of 4 bytes, seeds [4] u64.
-    expect(auto.input).toBe((4 * 128 + 4 * 8 + 5 + 7 * 4) * 4 + 4 * 8);
+    // Inputs: 4 × [numTokens] + block_tables [4, 8] + query_start_loc [5] + 7 × [numSeqs] of 4 bytes, seeds [4] u64,
+    // and process_logits' (R = 4 rows): flags, 3 penalties, 2 extra-id inputs, 2 × 128 penalty list
+    // columns (min(vocab, 8 blocks × 16)), 2 × 1024 bias columns, 512 / 32 mask words; all 4 bytes.
+    expect(auto.input).toBe((4 * 128 + 4 * 8 + 5 + 7 * 4) * 4 + 4 * 8 + 4 * (1 + 3 + 2 + 2 * 128 + 2 * 1024 + 16) * 4);
   });
 
   it('resolves symbolic dims, with +k offsets', () => {

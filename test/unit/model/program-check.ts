@@ -18,10 +18,12 @@ const PARAM_FIELDS: Record<string, string[]> = {
   sample: ['num_top_logprobs'],
   fill_random: ['seed', 'std'],
   select_tokens: [],
+  process_logits: [],
 };
 const OPERAND_COUNTS: Record<string, [number, number]> = {
   embedding: [2, 1], matmul: [3, 1], rmsnorm: [3, 2], rope_kv_write: [4, 3], attention: [6, 1],
   silu_mul: [1, 1], gather_rows: [2, 1], sample: [7, 4], fill_random: [0, 1], select_tokens: [3, 1],
+  process_logits: [8, 1],
 };
 const FLOAT: DType[] = ['f32', 'f16', 'bf16'];
 
@@ -64,6 +66,11 @@ export function checkProgram(spec: ProgramSpec): string[] {
     for (const name of op.src) {
       const t = name === null ? undefined : byName.get(name);
       if (t && (t.role === 'activation' || t.role === 'output') && !written.has(t.name)) problems.push(`${where}: reads ${t.name} before any op writes it`);
+    }
+    // process_logits reads its dst (the logits, in place): it must hold this step's values already.
+    if (op.op === 'process_logits') {
+      const t = op.dst[0] === null || op.dst[0] === undefined ? undefined : byName.get(op.dst[0]);
+      if (t && t.role === 'activation' && !written.has(t.name)) problems.push(`${where}: reads ${t.name} before any op writes it`);
     }
     for (const name of op.dst) {
       const t = name === null ? undefined : byName.get(name);
@@ -235,6 +242,21 @@ function checkOp(op: OpNode, src: (TensorDecl | null)[], dst: (TensorDecl | null
         expect(table === null, 'a table without sources');
       }
       if (table) dtype(table, ['i32'], 'table');
+      break;
+    }
+    case 'process_logits': {
+      const [flags, penalties, tokenIds, tokenCounts, extraIds, biasIds, biasValues, allowed] = src;
+      const [logits] = dst;
+      if (![flags, penalties, tokenIds, tokenCounts, biasIds, biasValues, logits].every((t) => t !== null)) return ['process_logits operands missing'];
+      dtype(flags, ['i32'], 'flags'); dtype(penalties, ['f32'], 'penalties'); dtype(tokenIds, ['i32'], 'token_ids');
+      dtype(tokenCounts, ['i32'], 'token_counts'); dtype(extraIds, ['i32'], 'extra_ids'); dtype(biasIds, ['i32'], 'bias_ids');
+      dtype(biasValues, ['f32'], 'bias_values'); dtype(allowed, ['u32'], 'allowed'); dtype(logits, ['f32'], 'logits');
+      const R = numel(flags!);
+      same(numel(penalties!), product([R, 3]), 'penalties = [R, 3]');
+      for (const t of [tokenIds, tokenCounts, biasIds, biasValues, allowed]) if (t) same(rows(t), R, `${t.name} rows = R`);
+      if (extraIds) same(numel(extraIds), R, 'extra_ids = R');
+      same(rowSize(tokenIds!), rowSize(tokenCounts!), 'token_counts row = token_ids row');
+      same(rowSize(biasIds!), rowSize(biasValues!), 'bias_values row = bias_ids row');
       break;
     }
     default:

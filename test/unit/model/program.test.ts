@@ -46,12 +46,18 @@ describe('buildDecoderProgram on the tiny models', () => {
 
   it('declares every step-io input and output with its dtype and symbolic shape', async () => {
     const { spec } = await loadTiny('tiny-llama');
-    const S = DIM.numSeqs, T = DIM.numTokens;
+    const S = DIM.numSeqs, T = DIM.numTokens, R = DIM.numProcessedSeqs;
     const expected: Record<string, [DType, (string | number)[]]> = {
       [INPUT.inputIds]: ['i32', [T]], [INPUT.tokenSources]: ['i32', [T]], [INPUT.positions]: ['i32', [T]], [INPUT.slotMapping]: ['i32', [T]],
       [INPUT.blockTables]: ['i32', [S, DIM.maxBlocksPerSeq]], [INPUT.seqLens]: ['i32', [S]], [INPUT.queryStartLoc]: ['i32', ['numSeqs+1']],
       [INPUT.logitsIndices]: ['i32', [S]], [INPUT.temperature]: ['f32', [S]], [INPUT.topK]: ['i32', [S]], [INPUT.topP]: ['f32', [S]],
       [INPUT.minP]: ['f32', [S]], [INPUT.seeds]: ['u64', [S]], [INPUT.sampleCounters]: ['i32', [S]],
+      // process_logits, over numProcessedSeqs (R) rows.
+      [INPUT.logitsFlags]: ['i32', [R]], [INPUT.penalties]: ['f32', [R, 3]],
+      [INPUT.penaltyTokenIds]: ['i32', [R, DIM.numPenaltyTokens]], [INPUT.penaltyTokenCounts]: ['i32', [R, DIM.numPenaltyTokens]],
+      [INPUT.penaltyExtraIds]: ['i32', [R]], [INPUT.penaltyExtraSources]: ['i32', [R]],
+      [INPUT.biasIds]: ['i32', [R, DIM.numBiasTokens]], [INPUT.biasValues]: ['f32', [R, DIM.numBiasTokens]],
+      [INPUT.allowedMask]: ['u32', [R, DIM.maskWords]],
     };
     const outputs: Record<string, [DType, (string | number)[]]> = {
       [OUTPUT.sampledIds]: ['i32', [S]], [OUTPUT.sampledLogprobs]: ['f32', [S]],
@@ -65,30 +71,40 @@ describe('buildDecoderProgram on the tiny models', () => {
     for (const [name, [dtype, shape]] of [...Object.entries(expected), ...Object.entries(outputs)]) {
       expect({ name, dtype: tensor(spec, name).dtype, shape: tensor(spec, name).shape }).toEqual({ name, dtype, shape });
     }
-    expect(spec.dims).toEqual({ numTokens: 256, numSeqs: 8, maxBlocksPerSeq: 32, numTopLogprobs: 20 });
+    // Penalty lists: min(vocab 512, context 32 blocks × 16); bias lists: MAX_BIAS_TOKENS; mask: 512 / 32 words.
+    expect(spec.dims).toEqual({
+      numTokens: 256, numSeqs: 8, maxBlocksPerSeq: 32, numTopLogprobs: 20,
+      numProcessedSeqs: 8, numPenaltyTokens: 512, numBiasTokens: 1024, maskWords: 16,
+    });
   });
 
-  it('follows the vLLM op order per layer and ends gather → norm → lm_head → sample', async () => {
+  it('follows the vLLM op order per layer and ends gather → norm → lm_head → process_logits → sample', async () => {
     const { spec, cfg } = await loadTiny('tiny-llama');
     const layer = ['rmsnorm', 'matmul', 'rope_kv_write', 'attention', 'matmul', 'rmsnorm', 'matmul', 'silu_mul', 'matmul'];
     const expected = [
-      'select_tokens', 'embedding',
+      'select_tokens', 'select_tokens', 'embedding',
       ...Array.from({ length: cfg.numLayers }, () => layer).flat(),
-      'gather_rows', 'gather_rows', 'rmsnorm', 'matmul', 'sample', 'select_tokens',
+      'gather_rows', 'gather_rows', 'rmsnorm', 'matmul', 'process_logits', 'sample', 'select_tokens',
     ];
     expect(spec.ops.map((o) => o.op)).toEqual(expected);
     // Ids from the host, or from the previous step's samples kept on the device (async scheduling).
     expect(spec.ops[0]).toMatchObject({ src: [INPUT.inputIds, INPUT.tokenSources, STATE.previousSampledIds], dst: ['resolved_ids'] });
-    expect(spec.ops[1]).toMatchObject({ src: ['model.embed_tokens.weight', 'resolved_ids'], dst: ['hidden'] });
+    // The penalties' pending output tokens, resolved the same way before this step's samples replace them.
+    expect(spec.ops[1]).toMatchObject({ src: [INPUT.penaltyExtraIds, INPUT.penaltyExtraSources, STATE.previousSampledIds], dst: ['penalty_extra_resolved'] });
+    expect(spec.ops[2]).toMatchObject({ src: ['model.embed_tokens.weight', 'resolved_ids'], dst: ['hidden'] });
     expect(spec.ops.at(-1)).toMatchObject({ src: [OUTPUT.sampledIds, null, null], dst: [STATE.previousSampledIds] });
     // Layer 0 normalises the embeddings and copies them to the residual; later layers fuse the add.
-    expect(spec.ops[2]).toMatchObject({ src: ['hidden', null, 'model.layers.0.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 0, eps: 1e-5 } });
-    expect(spec.ops[11]).toMatchObject({ src: ['hidden', 'residual', 'model.layers.1.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 1 } });
-    const last = spec.ops.slice(-6);
+    expect(spec.ops[3]).toMatchObject({ src: ['hidden', null, 'model.layers.0.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 0, eps: 1e-5 } });
+    expect(spec.ops[12]).toMatchObject({ src: ['hidden', 'residual', 'model.layers.1.input_layernorm.weight'], dst: ['normed', 'residual'], params: { add_residual: 1 } });
+    const last = spec.ops.slice(-7);
     expect(last[0]).toMatchObject({ src: ['hidden', INPUT.logitsIndices], dst: ['last_hidden'] });
     expect(last[1]).toMatchObject({ src: ['residual', INPUT.logitsIndices], dst: ['last_residual'] });
     expect(last[2]).toMatchObject({ src: ['last_hidden', 'last_residual', 'model.norm.weight'], dst: ['last_normed', 'last_residual'], params: { add_residual: 1 } });
     expect(last[4]).toMatchObject({
+      src: [INPUT.logitsFlags, INPUT.penalties, INPUT.penaltyTokenIds, INPUT.penaltyTokenCounts, 'penalty_extra_resolved', INPUT.biasIds, INPUT.biasValues, INPUT.allowedMask],
+      dst: ['logits'],
+    });
+    expect(last[5]).toMatchObject({
       src: ['logits', ...[INPUT.temperature, INPUT.topK, INPUT.topP, INPUT.minP, INPUT.seeds, INPUT.sampleCounters]],
       dst: [OUTPUT.sampledIds, OUTPUT.sampledLogprobs, OUTPUT.topIds, OUTPUT.topLogprobs],
       params: { num_top_logprobs: 20 },
@@ -219,7 +235,7 @@ describe('the structural checker catches broken programs', () => {
     const dead = { ...spec, tensors: [...spec.tensors, { name: 'unused', dtype: 'f32' as DType, shape: [1], role: 'activation' as const }] };
     expect(checkProgram(dead)).toEqual(['tensor unused is declared but no op uses it']);
     // The first layer norm before the embedding that writes its input.
-    const reordered = { ...spec, ops: [spec.ops[0]!, spec.ops[2]!, spec.ops[1]!, ...spec.ops.slice(3)] };
+    const reordered = { ...spec, ops: [spec.ops[0]!, spec.ops[1]!, spec.ops[3]!, spec.ops[2]!, ...spec.ops.slice(4)] };
     expect(checkProgram(reordered).join('\n')).toMatch(/reads hidden before any op writes it/);
   });
 });
