@@ -8,7 +8,7 @@
  * Aborting a request (client gone) frees its KV blocks at once; a step that fails on the device fails
  * only the requests in it, and the loop carries on.
  */
-import type { GenerateOutput } from './inference-service.ts';
+import type { GenerateOutput, RequestTiming } from './inference-service.ts';
 import { OutputStream } from './output-stream.ts';
 import { RequestOutputState } from './output-processor.ts';
 import { Request, RequestStatus } from './request.ts';
@@ -34,6 +34,9 @@ interface InFlightStep {
 interface Tracked {
   state: RequestOutputState;
   stream: OutputStream;
+  /** performance.now() when added, and when first scheduled (queue time for metrics). */
+  addedAt: number;
+  firstScheduledAt: number | null;
 }
 
 export class EngineCore {
@@ -82,7 +85,7 @@ export class EngineCore {
       return stream;
     }
     this.scheduler.addRequest(request);
-    this.#tracked.set(request.requestId, { state: new RequestOutputState(request, this.#decoder), stream });
+    this.#tracked.set(request.requestId, { state: new RequestOutputState(request, this.#decoder), stream, addedAt: performance.now(), firstScheduledAt: null });
     signal?.addEventListener('abort', () => this.abort(request.requestId), { once: true });
     this.#ensureLoop();
     return stream;
@@ -94,7 +97,7 @@ export class EngineCore {
     if (tracked === undefined) return;
     this.scheduler.abortRequest(requestId);
     this.#tracked.delete(requestId);
-    tracked.stream.push(tracked.state.finalOutput());
+    tracked.stream.push({ ...tracked.state.finalOutput(), timing: timingOf(tracked) });
   }
 
   get numTrackedRequests(): number {
@@ -188,6 +191,12 @@ export class EngineCore {
     const out = this.scheduler.schedule();
     this.numPreemptions += out.preemptedRequestIds.length;
     if (out.scheduled.length === 0) return null;
+    const now = performance.now();
+    for (const s of out.scheduled) {
+      if (!s.isAdmission) continue;
+      const tracked = this.#tracked.get(s.requestId);
+      if (tracked !== undefined && tracked.firstScheduledAt === null) tracked.firstScheduledAt = now;
+    }
     // execute() builds the inputs and issues the native call before its first await.
     const result = this.#runner.execute(out);
     return { out, result, launchedAt: performance.now() };
@@ -203,7 +212,10 @@ export class EngineCore {
       if (tracked === undefined) continue;
       const { output, stopString } = tracked.state.onTokens(update.newTokenIds, [sampledByRequest.get(requestId) ?? null]);
       if (stopString !== null) this.scheduler.finishRequest(requestId, RequestStatus.FINISHED_STOPPED, stopString);
-      if (output.finishReason !== null) this.#tracked.delete(requestId);
+      if (output.finishReason !== null) {
+        this.#tracked.delete(requestId);
+        output.timing = timingOf(tracked);
+      }
       tracked.stream.push(output);
     }
   }
@@ -221,4 +233,11 @@ export class EngineCore {
     }
     this.scheduler.updateFromOutput(out, []);
   }
+}
+
+function timingOf(tracked: Tracked): RequestTiming {
+  return {
+    queueTimeMs: tracked.firstScheduledAt === null ? null : tracked.firstScheduledAt - tracked.addedAt,
+    numPreemptions: tracked.state.request.numPreemptions,
+  };
 }

@@ -89,6 +89,15 @@ export interface GenerateOutput {
   /** The stop string or stop token id that ended generation, when finishReason is 'stop' because of one. */
   stopReason?: string | number | null;
   usage: Usage;
+  /** How the engine handled the request, on the final output (metrics, logs); services that do not track it omit it. */
+  timing?: RequestTiming;
+}
+
+export interface RequestTiming {
+  /** Milliseconds from reaching the engine to being first scheduled; null when it never was (aborted while waiting). */
+  queueTimeMs: number | null;
+  /** Times the request lost its KV blocks and was recomputed. */
+  numPreemptions: number;
 }
 
 export type ServiceErrorKind = 'invalid_request' | 'overloaded' | 'unavailable' | 'internal';

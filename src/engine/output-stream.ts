@@ -66,5 +66,6 @@ export function mergeOutputs(earlier: GenerateOutput, later: GenerateOutput): Ge
     finishReason: later.finishReason,
     stopReason: later.stopReason ?? null,
     usage: later.usage,
+    ...(later.timing ? { timing: later.timing } : {}),
   };
 }
