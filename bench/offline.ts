@@ -1,20 +1,31 @@
 /**
- * Offline decode benchmark: the engine without HTTP (nano-vllm's bench style).
+ * Offline benchmark: the engine without HTTP (nano-vllm's bench style). Two modes.
+ *
+ * Throughput (--num-prompts N), nano-vllm's bench.py: N requests of random token ids with input lengths
+ * uniform in [--min-input-len, --max-input-len] and output lengths in [--min-output-len, --max-output-len]
+ * (seeded), all submitted at once, greedy, EOS ignored; prints output tokens/s over the whole run.
+ *
+ *   node bench/offline.ts --num-prompts 256 [--max-input-len 1024] [--max-output-len 1024] [--min-input-len 100]
+ *        [--min-output-len 100] [--seed 0] [--max-num-seqs 256] [--max-num-batched-tokens 8192]
+ *        [--model DIR] [--device cpu] [--load-format dummy] [--threads N] [--json FILE]
+ *
+ * Per-batch decode (the default, without --num-prompts): for each batch size, B requests with random
+ * prompts (fixed seed) decode --output-len tokens each, greedy, EOS ignored. Prints decode tokens/s and,
+ * as ceilings measured in the same run, the step time the device's memory bandwidth (weights read once
+ * per step) and its matmul FLOP rate would allow.
  *
  *   node bench/offline.ts [--model DIR] [--batch 1,16] [--prompt-len 32] [--output-len 128] [--device cpu] [--threads N] [--json FILE]
- *
- * For each batch size, B requests with random prompts (fixed seed) decode --output-len tokens each,
- * greedy, EOS ignored. Prints decode tokens/s and, as ceilings measured in the same run, the step time
- * the device's memory bandwidth (weights read once per step) and its matmul FLOP rate would allow.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultServeConfig } from '../src/config.ts';
+import type { ServeConfig } from '../src/config.ts';
 import { defaultSamplingParams } from '../src/sampling/params.ts';
 import { startRuntime } from '../src/runtime.ts';
 import type { Runtime } from '../src/runtime.ts';
 import { measureCeilings } from './ceilings.ts';
+import { Rng } from './serve/random.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,8 +36,23 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cpu' },
     threads: { type: 'string', default: '0' },
     json: { type: 'string' },
+    'load-format': { type: 'string', default: 'auto' },
+    // Throughput mode (nano-vllm's bench.py defaults).
+    'num-prompts': { type: 'string' },
+    'min-input-len': { type: 'string', default: '100' },
+    'max-input-len': { type: 'string', default: '1024' },
+    'min-output-len': { type: 'string', default: '100' },
+    'max-output-len': { type: 'string', default: '1024' },
+    seed: { type: 'string', default: '0' },
+    'max-num-seqs': { type: 'string', default: '256' },
+    'max-num-batched-tokens': { type: 'string', default: '8192' },
   },
 });
+const loadFormat = values['load-format'] === 'dummy' ? 'dummy' : 'auto';
+if (values['num-prompts'] !== undefined) {
+  await throughputMode(Number(values['num-prompts']));
+  process.exit(0);
+}
 const batches = values.batch.split(',').map(Number);
 const promptLen = Number(values['prompt-len']);
 const outputLen = Number(values['output-len']);
@@ -93,11 +119,12 @@ async function runBatch(runtime: Runtime, batch: number): Promise<Result> {
   };
 }
 
-const config = {
+const config: ServeConfig = {
   ...defaultServeConfig(),
   model: values.model,
   device: values.device,
   numThreads: Number(values.threads),
+  loadFormat,
   maxNumSeqs: Math.max(...batches),
   maxModelLen: Math.min(promptLen + outputLen, 100_000),
 };
@@ -129,3 +156,71 @@ for (const r of results) {
   );
 }
 if (values.json) writeFileSync(values.json, JSON.stringify({ model: values.model, ceilings, results }, null, 2));
+
+/** nano-vllm's bench.py: N random prompts of random lengths, all at once; output tokens per second. */
+async function throughputMode(numPrompts: number): Promise<void> {
+  const int = (name: keyof typeof values) => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+    return value;
+  };
+  const [minIn, maxIn, minOut, maxOut] = [int('min-input-len'), int('max-input-len'), int('min-output-len'), int('max-output-len')];
+  if (!(numPrompts >= 1) || minIn > maxIn || minOut > maxOut) throw new Error('need --num-prompts >= 1 and min <= max lengths');
+  const runtime = await startRuntime({
+    ...defaultServeConfig(),
+    model: values.model,
+    device: values.device,
+    numThreads: Number(values.threads),
+    loadFormat,
+    maxNumSeqs: int('max-num-seqs'),
+    maxNumBatchedTokens: int('max-num-batched-tokens'),
+    maxModelLen: maxIn + maxOut,
+  });
+  const engine = runtime.engine;
+  const rng = new Rng(Number(values.seed));
+  const vocab = Math.min(runtime.model.config.vocabSize, 10_000);
+  const requests = Array.from({ length: numPrompts }, () => ({ input: rng.int(minIn, maxIn), output: rng.int(minOut, maxOut) })).map((r) => ({
+    promptTokenIds: Array.from({ length: r.input }, () => rng.int(0, vocab - 1)),
+    maxTokens: r.output,
+  }));
+  const run = async (batch: typeof requests, tag: string) => {
+    const streams = batch.map((r, i) =>
+      engine.addRequest({ requestId: `${tag}-${i}`, promptTokenIds: r.promptTokenIds, params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: r.maxTokens }) }),
+    );
+    let outputTokens = 0;
+    await Promise.all(
+      streams.map(async (stream) => {
+        for await (const output of stream) outputTokens += output.tokenIds.length;
+      }),
+    );
+    return outputTokens;
+  };
+  await run([{ promptTokenIds: [1, 2, 3, 4], maxTokens: 8 }], 'warmup');
+  const before = { steps: engine.numSteps, critical: engine.criticalHostTimeMs, exposed: engine.exposedHostTimeMs };
+  const start = performance.now();
+  const outputTokens = await run(requests, 'bench');
+  const seconds = (performance.now() - start) / 1000;
+  const steps = engine.numSteps - before.steps;
+  const inputTokens = requests.reduce((sum, r) => sum + r.promptTokenIds.length, 0);
+  await runtime.close();
+  const result = {
+    model: values.model,
+    device: runtime.model.deviceInfo.name,
+    numPrompts,
+    inputTokens,
+    outputTokens,
+    seconds,
+    outputTokensPerSecond: outputTokens / seconds,
+    totalTokensPerSecond: (inputTokens + outputTokens) / seconds,
+    steps,
+    hostCriticalMsPerStep: (engine.criticalHostTimeMs - before.critical) / steps,
+    deviceIdleMsPerStep: (engine.exposedHostTimeMs - before.exposed) / steps,
+  };
+  console.log(
+    `${numPrompts} prompts (input ${minIn}-${maxIn}, output ${minOut}-${maxOut}, seed ${values.seed}) on ${result.device}: ` +
+      `Total: ${outputTokens}tok, Time: ${seconds.toFixed(2)}s, Throughput: ${result.outputTokensPerSecond.toFixed(2)}tok/s ` +
+      `(input + output ${result.totalTokensPerSecond.toFixed(0)} tok/s; ${steps} steps, host critical path ${result.hostCriticalMsPerStep.toFixed(3)} ms/step, ` +
+      `device idle ${result.deviceIdleMsPerStep.toFixed(3)} ms/step)`,
+  );
+  if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
+}

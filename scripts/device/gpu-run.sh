@@ -2,7 +2,7 @@
 # The GPU test and benchmark run, in one device `run` call, on the GPU machine (x86-64 Ubuntu, CUDA 13,
 # no Node), from the repository root, with .device/ carried (made here by scripts/device/pack.sh):
 #
-#   bash scripts/device/gpu-run.sh [stages...]       stages: device e2e bench (default: all three)
+#   bash scripts/device/gpu-run.sh [stages...]       stages: device e2e bench serve (default: device e2e bench)
 #
 # Unpacks Node (to /tmp/node, on the PATH) and node_modules, points the tests at the packed addon
 # (UPDRAFT_NATIVE_ADDON) and the packed reference models (UPDRAFT_SHARED_MODELS), then runs
@@ -10,6 +10,8 @@
 #                                          cuda against the native cpu backend
 #   e2e     vitest run test/e2e-gpu       golden outputs through the server on cuda (when the folder exists)
 #   bench   bash bench/gpu/run.sh         the GPU benchmarks (when the script exists)
+#   serve   bash bench/gpu/serve.sh       issue 7's serving suite over HTTP (when the script exists; ~8 min,
+#                                          so it runs only when named, alone: gpu-run.sh serve)
 # Every stage runs even when an earlier one fails, within one time budget (UPDRAFT_GPU_RUN_SECONDS,
 # default 570 s, inside the tool's 600 s), each cut off when the budget runs out. Logs go to $OUT
 # (at most 8 files come back): summary.txt (one line per stage, exit codes), env.txt (GPU, driver,
@@ -136,6 +138,17 @@ if wants bench; then
     [[ -s $out/bench.txt ]] && rm -f "$out/bench-console.txt"  # the same text is in bench.txt
   else
     note "SKIP  bench: no bench/gpu/run.sh"
+  fi
+fi
+
+if wants serve; then
+  if [[ -f bench/gpu/serve.sh && -n ${UPDRAFT_BENCH_MODEL:-} ]]; then
+    # bench/gpu/serve.sh writes serve.txt and serve.json into $OUT itself, and keeps inside the time left.
+    stage "serving benchmark (bench/gpu/serve.sh)" serve-console.txt \
+      env OUT="$out" SERVE_BENCH_SECONDS=$(($(left) - 20)) bash bench/gpu/serve.sh
+    [[ -s $out/serve.txt ]] && rm -f "$out/serve-console.txt"  # the same text is in serve.txt
+  else
+    note "SKIP  serve: no bench/gpu/serve.sh or no benchmark model (.device/bench-models/llama-3.1-8b)"
   fi
 fi
 

@@ -10,6 +10,7 @@ const USAGE = `Usage: updraft <command> [options]
 
 Commands:
   serve [MODEL]   Serve an OpenAI-compatible API for MODEL (a folder or a Hub id)
+  bench serve     Benchmark any OpenAI-compatible server (updraft bench serve --help)
 
 Options:
   --version       Print the version
@@ -45,6 +46,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       throw error;
     }
+  }
+  if (command === 'bench') {
+    // Loaded only when asked for: the server's start-up path does not carry the benchmark.
+    const { benchMain } = await import('../../bench/serve/main.ts');
+    return await benchMain(rest);
   }
   console.error(`updraft: unknown command "${command}"\n\n${USAGE}`);
   return 2;
