@@ -25,6 +25,12 @@ import { completionsHandler } from './openai/completions.ts';
 import { listModelsHandler, retrieveModelHandler } from './openai/models.ts';
 import { detokenizeHandler, tokenizeHandler } from './openai/tokenize.ts';
 import { jsonBodyGuards } from './request-body.ts';
+import { requestContextMiddleware } from '../logging/http-log.ts';
+import type { Logger } from '../logging/logger.ts';
+import { instrumentService } from '../metrics/instrument.ts';
+import { ServerMetrics } from '../metrics/server-metrics.ts';
+import { metricsHandler } from './metrics.ts';
+import { playgroundHandler } from './playground/playground.ts';
 
 export interface AppOptions {
   /** Largest request body in bytes (413 above); default 16 MiB. */
@@ -41,6 +47,10 @@ export interface AppOptions {
   maxN?: number;
   /** The tool-call format to parse (--tool-call-parser); default: detected from the chat template. */
   toolCallParser?: ToolCallParserName | null;
+  /** GET /metrics; default: a new ServerMetrics (its own registry) for this app; false: no /metrics. */
+  metrics?: ServerMetrics | false;
+  /** Structured log: one line per finished generation, failed HTTP requests; default: none. */
+  requestLog?: Logger;
 }
 
 export const DEFAULT_MAX_N = 16;
@@ -54,8 +64,10 @@ const consoleLogger: ApiLogger = {
 export function createApp(service: InferenceService, options: AppOptions = {}): Hono<ApiEnv> {
   const version = options.version ?? packageJson.version;
   const logger = options.logger ?? consoleLogger;
+  const metrics = options.metrics === false ? null : (options.metrics ?? new ServerMetrics(service));
   const deps: ApiDeps = {
-    service,
+    // Generations are timed for /metrics and the request log; everything else passes straight through.
+    service: instrumentService(service, { metrics, log: options.requestLog ?? null }),
     logger,
     systemFingerprint: options.systemFingerprint ?? defaultSystemFingerprint(version, service),
     maxN: options.maxN ?? DEFAULT_MAX_N,
@@ -72,6 +84,7 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     }),
   );
   app.use(requestId());
+  app.use(requestContextMiddleware(options.requestLog ?? null));
   app.use(async (c, next) => {
     // Captured before any middleware can swap c.req.raw (bodyLimit re-wraps chunked bodies).
     c.set('clientSignal', c.req.raw.signal);
@@ -90,6 +103,8 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     return c.body(null, 200);
   });
   app.get('/version', (c) => c.json({ version }));
+  if (metrics !== null) app.get('/metrics', metricsHandler(metrics));
+  app.get('/', playgroundHandler());
   app.get('/v1/models', listModelsHandler(deps));
   app.get('/v1/models/:id{.+}', retrieveModelHandler(deps));
   app.post('/v1/chat/completions', jsonBody.requireJson, jsonBody.limitSize, chatCompletionsHandler(deps));
