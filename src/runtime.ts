@@ -15,6 +15,7 @@ import { loadModel } from './model/loader.ts';
 import type { LoadedModel } from './model/loader.ts';
 import { ModelRunner } from './model/runner.ts';
 import type { RunnerOptions } from './model/runner.ts';
+import type { ProgressReporter } from './model/progress.ts';
 
 export interface Runtime {
   service: LocalInferenceService;
@@ -26,6 +27,8 @@ export interface Runtime {
 
 export interface RuntimeOptions extends EngineOptions {
   log?: (message: string) => void;
+  /** Hub download and weight-loading progress in bytes (the CLI draws it). */
+  progress?: ProgressReporter;
   /** Overrides of the runner's choices (tests: graph-bucket padding on a device without graphs). */
   runner?: RunnerOptions;
 }
@@ -46,6 +49,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     gpuMemoryUtilization: config.gpuMemoryUtilization,
     chatTemplate: config.chatTemplate,
     log: options.log,
+    ...(options.progress ? { progress: options.progress } : {}),
   });
   try {
     const kv = new KVCacheManager({

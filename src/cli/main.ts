@@ -10,6 +10,7 @@ const USAGE = `Usage: updraft <command> [options]
 
 Commands:
   serve [MODEL]   Serve an OpenAI-compatible API for MODEL (a folder or a Hub id)
+  download REPO   Fetch a Hub model into the Hugging Face cache without serving
   bench serve     Benchmark any OpenAI-compatible server (updraft bench serve --help)
 
 Options:
@@ -51,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     // Loaded only when asked for: the server's start-up path does not carry the benchmark.
     const { benchMain } = await import('../../bench/serve/main.ts');
     return await benchMain(rest);
+  }
+  if (command === 'download') {
+    const { downloadMain } = await import('./download.ts');
+    return await downloadMain(rest);
   }
   console.error(`updraft: unknown command "${command}"\n\n${USAGE}`);
   return 2;

@@ -19,6 +19,8 @@ import { buildModelProgram } from './registry.ts';
 import type { DecoderBuildOptions } from './registry.ts';
 import type { RunnerLimits } from './runner.ts';
 import { openWeights } from './weights.ts';
+import type { ProgressReporter } from './progress.ts';
+import { watchBytesRead } from './read-progress.ts';
 
 export interface LoadModelOptions {
   model: string;
@@ -35,6 +37,8 @@ export interface LoadModelOptions {
   gpuMemoryUtilization?: number;
   chatTemplate?: string | null;
   log?: (message: string) => void;
+  /** Bytes downloaded from the Hub, then bytes of weights read. */
+  progress?: ProgressReporter;
 }
 
 export interface LoadedModel {
@@ -58,7 +62,7 @@ const DTYPE_OPTION: Record<Exclude<DTypeOption, 'auto'>, DType> = { float32: 'f3
 
 export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
   const log = opts.log ?? (() => {});
-  const resolved = await resolveModel(opts.model, { revision: opts.revision, log });
+  const resolved = await resolveModel(opts.model, { revision: opts.revision, log, ...(opts.progress ? { progress: opts.progress } : {}) });
   const config = await readDecoderConfig(resolved.dir);
   const tokenizer = await TextTokenizer.fromDirectory(resolved.dir, { chatTemplate: opts.chatTemplate ?? null });
   if (tokenizer.vocabSize > config.vocabSize) {
@@ -112,8 +116,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     }
     const numKvBlocks = numUsableBlocks + 1; // + the null block
     const spec = build(numKvBlocks);
-    log(`loading ${config.architecture} (${formatBytes(programMemory(spec).weight)} of weights) on ${deviceInfo.name}`);
-    const program = await device.createProgram(spec);
+    const program = await createProgramWithProgress(device, spec, `${config.architecture} (${formatBytes(programMemory(spec).weight)} of weights) on ${deviceInfo.name}`, log, opts.progress);
     return {
       resolved,
       config,
@@ -134,5 +137,31 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
   } catch (error) {
     device.close();
     throw error;
+  }
+}
+
+/**
+ * device.createProgram, which reads the weights on a worker thread, with the bytes read shown as
+ * progress (src/model/read-progress.ts) and the time it took logged.
+ */
+async function createProgramWithProgress(device: Device, spec: ProgramSpec, what: string, log: (message: string) => void, progress: ProgressReporter | undefined): Promise<Program> {
+  const fileBytes = spec.tensors.reduce((sum, t) => sum + (t.init?.kind === 'file' ? t.init.segments.reduce((s, seg) => s + seg.byteLength, 0) : 0), 0);
+  log(`loading ${what}`);
+  const started = performance.now();
+  const task = progress && fileBytes > 0 ? progress.begin('loading weights', fileBytes) : null;
+  const stop = task ? watchBytesRead((read) => task.update(Math.min(read, fileBytes))) : null;
+  try {
+    const program = await device.createProgram(spec);
+    const seconds = (performance.now() - started) / 1000;
+    const rate = fileBytes > 0 ? `, ${formatBytes(Math.round(fileBytes / Math.max(seconds, 1e-3)))}/s` : '';
+    const summary = `weights loaded in ${seconds.toFixed(1)} s${rate}`;
+    if (task) task.end(summary);
+    else log(summary);
+    return program;
+  } catch (error) {
+    task?.end('loading the weights failed');
+    throw error;
+  } finally {
+    stop?.();
   }
 }

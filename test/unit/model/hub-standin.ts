@@ -6,11 +6,16 @@
  *   GET  /api/models/{repo}/tree/{rev}          → [{ type, path, size, oid, lfs? }]
  *   POST /api/models/{repo}/paths-info/{rev}    → [{ type, path, size, oid, lfs?, lastCommit }]
  *   GET  /{repo}/resolve/{rev}/{path}           → the bytes (206 + Content-Range for Range requests), ETag
+ *
+ * Tests can make it cut the connection part-way through a file once (dropNext), as a flaky network
+ * would, and see which byte ranges were asked for (ranges). repoFromFolder serves a model folder.
  */
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 export interface StandinRepo {
   repoId: string;
@@ -24,8 +29,22 @@ export interface HubStandin {
   url: string;
   /** "GET /api/models/..." for every request received. */
   requests: string[];
+  /** The Range header of every file download ('' when none), by file path. */
+  ranges: Array<{ path: string; range: string }>;
+  /** The next download of `path` sends its headers and `afterBytes` bytes, then cuts the connection. */
+  dropNext(path: string, afterBytes: number): void;
   close(): Promise<void>;
 }
+
+/** A repo whose one commit holds every file of `dir` (top level). */
+export async function repoFromFolder(repoId: string, dir: string, commit: string): Promise<StandinRepo> {
+  const files: Record<string, Buffer> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isFile()) files[entry.name] = await readFile(join(dir, entry.name));
+  return { repoId, refs: { main: commit }, commits: { [commit]: files } };
+}
+
+export const gitBlobId = (data: Buffer) => gitOid(data);
+export const sha256Hex = (data: Buffer) => sha256(data);
 
 const isLfs = (path: string) => /\.(safetensors|bin|pth)$/.test(path);
 const gitOid = (data: Buffer) => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
@@ -43,6 +62,8 @@ function entryOf(path: string, data: Buffer) {
 
 export async function startHubStandin(repos: StandinRepo[], opts: { token?: string } = {}): Promise<HubStandin> {
   const requests: string[] = [];
+  const ranges: HubStandin['ranges'] = [];
+  const drops = new Map<string, number>();
   const byId = new Map(repos.map((r) => [r.repoId, r]));
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -94,21 +115,26 @@ export async function startHubStandin(repos: StandinRepo[], opts: { token?: stri
     const data = commit ? repo.commits[commit]![filePath!] : undefined;
     if (!data) return notFound(res, 'Entry not found', 'EntryNotFound');
     const entry = entryOf(filePath!, data);
+    ranges.push({ path: filePath!, range: req.headers.range ?? '' });
     const headers: Record<string, string> = {
       'Content-Type': 'application/octet-stream',
       ETag: `"${entry.lfs?.oid ?? entry.oid}"`,
       'X-Repo-Commit': commit!,
       'Accept-Ranges': 'bytes',
     };
-    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (range) {
-      const start = Number(range[1]);
-      const end = Math.min(Number(range[2]), data.length - 1);
-      res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${data.length}`, 'Content-Length': String(end - start + 1) });
-      return res.end(data.subarray(start, end + 1));
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    const start = range ? Number(range[1]) : 0;
+    const end = range && range[2] !== '' ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
+    const body = data.subarray(start, end + 1);
+    if (range) res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${data.length}`, 'Content-Length': String(body.length) });
+    else res.writeHead(200, { ...headers, 'Content-Length': String(body.length) });
+    const cutAfter = drops.get(filePath!);
+    if (cutAfter !== undefined && req.method === 'GET') {
+      drops.delete(filePath!);
+      res.write(body.subarray(0, cutAfter), () => res.socket?.destroy());
+      return;
     }
-    res.writeHead(200, { ...headers, 'Content-Length': String(data.length) });
-    res.end(data);
+    res.end(body);
   }
 
   const server = createServer((req, res) => {
@@ -119,6 +145,8 @@ export async function startHubStandin(repos: StandinRepo[], opts: { token?: stri
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    ranges,
+    dropNext: (path, afterBytes) => void drops.set(path, afterBytes),
     close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
 }
