@@ -37,7 +37,8 @@ struct LaunchContext {
   size_t workspace_bytes = 0;
   std::function<ud_status(LaunchContext &, size_t)> reserve_workspace;
   // ascend-sim: runs a kernel (every block, through the shim's checks); set by that backend.
-  std::function<ud_status(LaunchContext &, const char *kernel, uint32_t blocks, const std::function<void()> &body)> sim_run;
+  using SimRun = std::function<ud_status(LaunchContext &, const char *kernel, uint32_t blocks, const std::function<void()> &body)>;
+  SimRun sim_run;
   std::string error;
 
   ud_status fail(ud_status status, std::string message) {

@@ -65,16 +65,21 @@ class SampleKernel {
   }
 
  private:
-  // f32 <-> an unsigned key with the same order (for bisection over values).
+  // f32 <-> an unsigned key with the same order (for bisection over values). A union reinterprets the
+  // bits (defined by GCC and clang, bisheng's base; a pointer cast would break strict aliasing).
+  union Bits {
+    float f;
+    uint32_t u;
+  };
   static __aicore__ inline uint32_t Key(float f) {
-    uint32_t u = 0;
-    const float v = f == 0.0f ? 0.0f : f;  // -0 and +0 are one value
-    u = *reinterpret_cast<const uint32_t *>(&v);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    Bits b;
+    b.f = f == 0.0f ? 0.0f : f;  // -0 and +0 are one value
+    return (b.u & 0x80000000u) ? ~b.u : (b.u | 0x80000000u);
   }
   static __aicore__ inline float Value(uint32_t k) {
-    const uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
-    return *reinterpret_cast<const float *>(&u);
+    Bits b;
+    b.u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    return b.f;
   }
 
   __aicore__ inline uint32_t ChunkLen(uint32_t c) const { return MinU(t_.chunk, t_.vocab - c * t_.chunk); }

@@ -268,6 +268,7 @@ class Device {
     bool check_block_orders = true;  // run forward, reversed and shuffled and compare
     uint32_t aiv_cores = 48;         // Atlas A2 (910B): 24 cube + 48 vector cores
     uint32_t aic_cores = 24;
+    bool check_gm_allocations = true;  // SetGlobalBuffer must lie inside a registered allocation
   };
 
   Device() : Device(Options{}) {}
@@ -289,6 +290,7 @@ class Device {
   // The allocation holding [p, p + n), as (start, size); size 0 when there is none.
   std::pair<uintptr_t, size_t> allocation_of(const void *p, size_t n) const {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    if (!options_.check_gm_allocations) return {a, n > 0 ? n : 1};
     auto it = allocations_.upper_bound(a);
     if (it == allocations_.begin()) return {0, 0};
     --it;
