@@ -179,7 +179,7 @@ export class State {
   readonly next: (State | null | undefined)[] = new Array(256);
   readonly #grammar: Grammar;
   #accepting: boolean | undefined;
-  #loopsOnPlain: boolean | undefined;
+  #plainBudget: number | undefined;
 
   constructor(grammar: Grammar, id: number, configs: readonly Config[]) {
     this.#grammar = grammar;
@@ -203,14 +203,24 @@ export class State {
     return state;
   }
 
-  /** Every plain string byte (printable ASCII but " and \\) leads back to this state (string content). */
-  get loopsOnPlainBytes(): boolean {
-    if (this.#loopsOnPlain === undefined) {
-      let loops = true;
-      for (let b = 0x20; b < 0x7f && loops; b++) if (b !== 0x22 && b !== 0x5c) loops = this.step(b) === this;
-      this.#loopsOnPlain = loops;
+  /**
+   * How many plain string bytes (printable ASCII but " and \\) in a row this state surely survives:
+   * Infinity inside a string without maxLength (they lead back to this very state), maxLength minus
+   * the code points so far inside one with it, 0 elsewhere. The mask walk allows whole subtrees of the
+   * vocabulary trie at once with it.
+   */
+  get plainRunBudget(): number {
+    if (this.#plainBudget === undefined) {
+      let budget = 0;
+      for (const config of this.configs) {
+        const f = config.frame;
+        if (f.type !== T.Str || f.a !== S_NORMAL) continue;
+        const node = f.node as ValueNode & { kind: 'string' };
+        budget = Math.max(budget, node.maxLength - f.b);
+      }
+      this.#plainBudget = budget;
     }
-    return this.#loopsOnPlain;
+    return this.#plainBudget;
   }
 
   /** The text so far is a complete document (EOS may follow). */

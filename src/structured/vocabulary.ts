@@ -37,7 +37,7 @@ export class VocabularyTrie {
   readonly #end: Int32Array;
   readonly #tokenStart: Int32Array;
   readonly #tokens: Int32Array;
-  readonly #plainSubtree: Uint8Array;
+  readonly #plainRun: Int32Array;
   readonly #bytesOf: (Uint8Array | null)[];
   readonly #cache = new Map<State, { mask: Uint32Array; numAllowed: number }>();
   /** Reused between walks. */
@@ -100,12 +100,22 @@ export class VocabularyTrie {
     entries.forEach((entry, k) => {
       this.#tokens[fill[tokenNode[k]!]!++] = entry.id;
     });
-    // plainSubtree[i]: node i and everything below it are plain string bytes (printable ASCII but " and \\).
-    this.#plainSubtree = new Uint8Array(this.numNodes);
+    // plainRun[i]: when node i and everything below it are plain string bytes (printable ASCII but
+    // " and \\), the longest byte run from node i down (its subtree's height); else 0.
+    // A node's parent is the last node before it one level up (preorder).
+    const parent = new Int32Array(this.numNodes);
+    const lastAtDepth: number[] = [0];
+    for (let i = 1; i < this.numNodes; i++) {
+      parent[i] = lastAtDepth[depths[i]! - 1]!;
+      lastAtDepth[depths[i]!] = i;
+    }
+    const height = new Int32Array(this.numNodes).fill(1);
+    for (let i = this.numNodes - 1; i >= 1; i--) height[parent[i]!] = Math.max(height[parent[i]!]!, height[i]! + 1);
+    this.#plainRun = new Int32Array(this.numNodes);
     let nextNotPlain = this.numNodes;
     for (let i = this.numNodes - 1; i >= 1; i--) {
       if (!isPlainStringByte(bytes[i]!)) nextNotPlain = i;
-      this.#plainSubtree[i] = nextNotPlain >= ends[i]! ? 1 : 0;
+      this.#plainRun[i] = nextNotPlain >= ends[i]! ? height[i]! : 0;
     }
     let maxDepth = 0;
     for (const d of depths) maxDepth = Math.max(maxDepth, d);
@@ -140,12 +150,13 @@ export class VocabularyTrie {
     let numAllowed = 0;
     const n = this.numNodes;
     let i = 1;
-    const plainSubtree = this.#plainSubtree;
+    const plainRun = this.#plainRun;
     while (i < n) {
       const parent = states[depth[i]! - 1]!;
-      // Inside a string without length limits every plain byte leads back to the same state: the
-      // whole subtree is allowed without stepping through it.
-      if (plainSubtree[i] === 1 && parent.loopsOnPlainBytes) {
+      // Inside a string, a subtree of plain bytes no deeper than the string has room for is allowed
+      // whole, without stepping through it.
+      const run = plainRun[i]!;
+      if (run > 0 && run <= parent.plainRunBudget) {
         const last = tokenStart[end[i]!]!;
         for (let k = tokenStart[i]!; k < last; k++) {
           const id = tokens[k]!;
