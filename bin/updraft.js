@@ -2,7 +2,7 @@
 // Launcher for the `updraft` command. Updraft runs its TypeScript sources directly on Node >= 22.12
 // (type stripping). On an older system Node (e.g. Node 20) it re-runs itself on the Node 24 binary that
 // `npm ci` installs as a devDependency, so `npx updraft ...` works on either.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,13 @@ if (!modern) {
     console.error(`updraft needs Node >= 22.12 (this is ${process.version}); run \`npm ci\` to install Node 24 locally.`);
     process.exit(1);
   }
-  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(result.status ?? 1);
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // SIGTERM (a supervisor stopping us) goes on to the real server, which drains and exits 0; this process
+  // follows it. Ctrl-C's SIGINT already reaches the whole process group: forwarding it would make it a
+  // second signal, which means "abort now", so it is only kept from killing this process early.
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  process.on('SIGINT', () => {});
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)));
 } else {
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));

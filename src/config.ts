@@ -2,6 +2,7 @@
  * Every serving setting in one place: its flag, type, default and help text. The CLI parses flags
  * from this table, `--help` prints it, and environment variables UPDRAFT_<FLAG> set any of them.
  */
+import type { LogFormat, LogLevel } from './logging/logger.ts';
 
 export type LoadFormat = 'auto' | 'dummy';
 export type DTypeOption = 'auto' | 'float32' | 'bfloat16' | 'float16';
@@ -42,11 +43,38 @@ export interface ServeConfig {
   maxN: number;
   /** Tool-call format to parse (llama3_json, hermes); null = detect it from the chat template. */
   toolCallParser: string | null;
+  /** Least severe log level written (--log-level). */
+  logLevel: LogLevel;
+  /** auto: human-readable on a terminal, JSON lines otherwise. */
+  logFormat: LogFormat;
+
+  // Reliability and security (issue 8; README "Operating Updraft").
+  /** Keys clients must send as `Authorization: Bearer <key>`; empty = no authentication. */
+  apiKeys: string[];
+  /** With API keys: /health, /metrics and /version answer without one (probes, Prometheus). */
+  publicHealth: boolean;
+  /** Browser origins allowed to call the API (CORS); empty = CORS off; '*' = any origin. */
+  corsOrigins: string[];
+  /** Log each request's prompt and output text; off, they are never logged. */
+  logPrompts: boolean;
+  /** Seconds SIGTERM waits for in-flight requests to finish before aborting what is left. */
+  shutdownTimeout: number;
+  /** Seconds a client has to send a request's headers and body (408 after); responses are not limited. */
+  readTimeout: number;
+  /** Longest prompt in tokens; null = the context window. */
+  maxPromptTokens: number | null;
+  /** Most tokens one request may generate; null = the rest of the context window. */
+  maxOutputTokens: number | null;
+  /** Longest stop string in characters. */
+  maxStopLength: number;
+  /** Most stop_token_ids in one request. */
+  maxStopTokenIds: number;
 }
 
 export const DEFAULT_HUB_MODEL = 'Qwen/Qwen2.5-0.5B-Instruct';
 
-type FlagType = 'string' | 'int' | 'number' | 'bytes' | 'boolean';
+/** 'list': repeatable flag, each value (and the environment variable) comma-separated. */
+type FlagType = 'string' | 'int' | 'number' | 'bytes' | 'boolean' | 'list';
 
 export interface FlagSpec {
   key: keyof ServeConfig;
@@ -61,7 +89,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'revision', flag: 'revision', type: 'string', help: 'Hub revision (branch, tag or commit)' },
   { key: 'device', flag: 'device', type: 'string', help: 'Backend: cpu, cuda, ascend, ascend-sim' },
   { key: 'host', flag: 'host', type: 'string', help: 'Address to listen on' },
-  { key: 'port', flag: 'port', type: 'int', help: 'Port to listen on' },
+  { key: 'port', flag: 'port', type: 'int', help: 'Port to listen on (0 picks a free one; the startup log shows it)' },
   { key: 'servedModelName', flag: 'served-model-name', type: 'string', help: 'Name clients use as `model` (default: the model argument)' },
   { key: 'maxModelLen', flag: 'max-model-len', type: 'int', help: "Context window in tokens (default: the model's)" },
   { key: 'maxNumSeqs', flag: 'max-num-seqs', type: 'int', help: 'Most sequences in one step' },
@@ -81,6 +109,18 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'debugIntegrity', flag: 'debug-integrity', type: 'boolean', help: 'Check scheduler and KV cache invariants after every step and when idle (slow)' },
   { key: 'maxN', flag: 'max-n', type: 'int', help: 'Largest n (choices per prompt) a request may ask for; more is a 400' },
   { key: 'toolCallParser', flag: 'tool-call-parser', type: 'string', choices: ['llama3_json', 'hermes'], help: "Tool-call format the model writes (default: detected from the chat template)" },
+  { key: 'logLevel', flag: 'log-level', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], help: 'Least severe log level written (debug adds a line per HTTP request)' },
+  { key: 'logFormat', flag: 'log-format', type: 'string', choices: ['auto', 'json', 'pretty'], help: 'Log lines as JSON or human-readable text (auto: text on a terminal, JSON otherwise)' },
+  { key: 'apiKeys', flag: 'api-key', type: 'list', help: 'API key clients must send as "Authorization: Bearer <key>"; repeat the flag or separate keys with commas (prefer the variable: flags show in ps)' },
+  { key: 'publicHealth', flag: 'public-health', type: 'boolean', help: 'With --api-key: serve /health, /metrics and /version without a key (load balancers, Prometheus)' },
+  { key: 'corsOrigins', flag: 'cors-origins', type: 'list', help: 'Browser origins allowed to call the API (CORS), comma-separated; * for any (default: CORS off)' },
+  { key: 'logPrompts', flag: 'log-prompts', type: 'boolean', help: "Log each request's prompt and output text (never logged otherwise)" },
+  { key: 'shutdownTimeout', flag: 'shutdown-timeout', type: 'number', help: 'Seconds SIGTERM/SIGINT wait for in-flight requests before aborting them' },
+  { key: 'readTimeout', flag: 'read-timeout', type: 'number', help: "Seconds a client has to send a request's headers and body (408 after; responses are not limited)" },
+  { key: 'maxPromptTokens', flag: 'max-prompt-tokens', type: 'int', help: 'Longest prompt in tokens, 400 above (default: the context window)' },
+  { key: 'maxOutputTokens', flag: 'max-output-tokens', type: 'int', help: 'Most tokens one request may generate: a larger max_tokens gets 400, a request without one gets at most this (default: the rest of the context)' },
+  { key: 'maxStopLength', flag: 'max-stop-length', type: 'int', help: 'Longest stop string in characters (400 above)' },
+  { key: 'maxStopTokenIds', flag: 'max-stop-token-ids', type: 'int', help: 'Most stop_token_ids in one request (400 above)' },
 ];
 
 export function defaultServeConfig(): ServeConfig {
@@ -109,6 +149,18 @@ export function defaultServeConfig(): ServeConfig {
     debugIntegrity: false,
     maxN: 16,
     toolCallParser: null,
+    logLevel: 'info',
+    logFormat: 'auto',
+    apiKeys: [],
+    publicHealth: false,
+    corsOrigins: [],
+    logPrompts: false,
+    shutdownTimeout: 30,
+    readTimeout: 30,
+    maxPromptTokens: null,
+    maxOutputTokens: null,
+    maxStopLength: 1024,
+    maxStopTokenIds: 256,
   };
 }
 
@@ -131,20 +183,27 @@ export class ConfigError extends Error {
 
 /** Checks ranges that the flag types alone cannot. */
 export function validateServeConfig(config: ServeConfig): void {
-  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'port', 'maxRequestBodyBytes', 'maxQueuedRequests', 'maxN'];
+  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'maxRequestBodyBytes', 'maxQueuedRequests', 'maxN'];
+  positive.push('readTimeout', 'maxStopLength', 'maxStopTokenIds');
   for (const key of positive) {
     const value = config[key];
     if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
   }
-  for (const key of ['maxModelLen', 'blockSize', 'kvCacheMemoryBytes'] as const) {
+  for (const key of ['maxModelLen', 'blockSize', 'kvCacheMemoryBytes', 'maxPromptTokens', 'maxOutputTokens'] as const) {
     const value = config[key];
     if (value !== null && !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
   }
-  if (config.port > 65535) throw new ConfigError('--port must be at most 65535');
+  if (!(config.port >= 0 && config.port <= 65535)) throw new ConfigError('--port must be 0 to 65535 (0 picks a free port)');
   if (!(config.gpuMemoryUtilization > 0 && config.gpuMemoryUtilization <= 1)) {
     throw new ConfigError('--gpu-memory-utilization must be in (0, 1]');
   }
   if (config.numThreads < 0) throw new ConfigError('--num-threads must be >= 0');
+  if (!(config.shutdownTimeout >= 0)) throw new ConfigError('--shutdown-timeout must be >= 0');
+  for (const origin of config.corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`--cors-origins: "${origin}" is not an origin (scheme://host[:port], no path) or *`);
+    }
+  }
 }
 
 function flagOf(key: keyof ServeConfig): string {

@@ -14,7 +14,7 @@ import { KVCacheManager } from './kv/kv-cache-manager.ts';
 import { loadModel } from './model/loader.ts';
 import type { LoadedModel } from './model/loader.ts';
 import { ModelRunner } from './model/runner.ts';
-import type { RunnerOptions } from './model/runner.ts';
+import type { RunnerOptions, StepRunner } from './model/runner.ts';
 import type { ProgressReporter } from './model/progress.ts';
 
 export interface Runtime {
@@ -31,6 +31,11 @@ export interface RuntimeOptions extends EngineOptions {
   progress?: ProgressReporter;
   /** Overrides of the runner's choices (tests: graph-bucket padding on a device without graphs). */
   runner?: RunnerOptions;
+  /**
+   * Fault injection (tests only): wraps the model runner, e.g. to make the Nth step fail the way a
+   * native call does (out of device memory, a kernel error) or return a corrupt result.
+   */
+  wrapRunner?: (runner: StepRunner) => StepRunner;
 }
 
 export async function startRuntime(config: ServeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -78,7 +83,8 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       logits: { vocabSize: model.config.vocabSize, eosTokenIds: model.tokenizer.eosTokenIds, vocabulary: model.tokenizer },
       ...options.runner,
     });
-    const engine = new EngineCore(scheduler, runner, model.tokenizer, { ...options, checkIntegrity: options.checkIntegrity || config.debugIntegrity });
+    const stepRunner = options.wrapRunner ? options.wrapRunner(runner) : runner;
+    const engine = new EngineCore(scheduler, stepRunner, model.tokenizer, { ...options, checkIntegrity: options.checkIntegrity || config.debugIntegrity });
     const card: ModelCard = {
       id: config.servedModelName ?? config.model,
       root: model.resolved.dir,
@@ -86,7 +92,15 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       maxModelLen: model.maxModelLen,
       vocabSize: model.config.vocabSize,
     };
-    const service = new LocalInferenceService(card, engine, model.tokenizer, { maxQueuedRequests: config.maxQueuedRequests });
+    const service = new LocalInferenceService(card, engine, model.tokenizer, {
+      maxQueuedRequests: config.maxQueuedRequests,
+      request: {
+        maxPromptTokens: config.maxPromptTokens,
+        maxOutputTokens: config.maxOutputTokens,
+        maxStopLength: config.maxStopLength,
+        maxStopTokenIds: config.maxStopTokenIds,
+      },
+    });
     return {
       service,
       engine,

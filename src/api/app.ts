@@ -3,13 +3,14 @@
  * InferenceService interface, so tests run it over a fake service.
  */
 import { createHash } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { methodNotAllowed } from 'hono/method-not-allowed';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { InferenceService } from '../engine/inference-service.ts';
 import type { ToolCallParserName } from '../tools/index.ts';
-import { requireApiKey } from './auth.ts';
+import { apiKeyAuth, PUBLIC_HEALTH_PATHS } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import {
   clientClosedRequest,
@@ -25,6 +26,7 @@ import { completionsHandler } from './openai/completions.ts';
 import { listModelsHandler, retrieveModelHandler } from './openai/models.ts';
 import { detokenizeHandler, tokenizeHandler } from './openai/tokenize.ts';
 import { jsonBodyGuards } from './request-body.ts';
+import { scopedService, type PromptLogger } from './request-scope.ts';
 import { requestContextMiddleware } from '../logging/http-log.ts';
 import type { Logger } from '../logging/logger.ts';
 import { instrumentService } from '../metrics/instrument.ts';
@@ -35,8 +37,18 @@ import { playgroundHandler } from './playground/playground.ts';
 export interface AppOptions {
   /** Largest request body in bytes (413 above); default 16 MiB. */
   maxRequestBodyBytes?: number;
-  /** When set, /v1 routes require `Authorization: Bearer <apiKey>` (vLLM's --api-key). */
+  /** A single API key (same as apiKeys: [apiKey]). */
   apiKey?: string | null;
+  /** When non-empty, every route requires `Authorization: Bearer <one of them>` (--api-key); see auth.ts. */
+  apiKeys?: readonly string[];
+  /** With API keys: /health, /metrics and /version stay open (--public-health). */
+  publicHealth?: boolean;
+  /** Origins allowed to call from a browser (--cors-origins); empty/absent: no CORS headers at all. */
+  corsOrigins?: readonly string[];
+  /** Receives every prompt and output (--log-prompts); absent: they are never logged. */
+  promptLog?: PromptLogger | null;
+  /** Milliseconds a client has to send its request body (408 after); default 30 s. */
+  readTimeoutMs?: number;
   /** Reported by GET /version; default: package.json's version. */
   version?: string;
   /** OpenAI's `system_fingerprint`; default: derived from the version and the model card. */
@@ -62,6 +74,8 @@ const consoleLogger: ApiLogger = {
 };
 
 export function createApp(service: InferenceService, options: AppOptions = {}): Hono<ApiEnv> {
+  // Tenant cache salts (from the API key) and, when asked for, prompt logging: see request-scope.ts.
+  service = scopedService(service, { promptLog: options.promptLog ?? null });
   const version = options.version ?? packageJson.version;
   const logger = options.logger ?? consoleLogger;
   const metrics = options.metrics === false ? null : (options.metrics ?? new ServerMetrics(service));
@@ -73,9 +87,22 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     maxN: options.maxN ?? DEFAULT_MAX_N,
     toolCallParser: options.toolCallParser ?? null,
   };
-  const jsonBody = jsonBodyGuards(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES);
+  const jsonBody = jsonBodyGuards(options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES, { readTimeoutMs: options.readTimeoutMs });
 
   const app = new Hono<ApiEnv>();
+  const corsOrigins = options.corsOrigins ?? [];
+  if (corsOrigins.length > 0) {
+    // First, so that preflights (OPTIONS, no credentials) are answered before routing and auth.
+    app.use(
+      cors({
+        origin: corsOrigins.includes('*') ? '*' : [...corsOrigins],
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        exposeHeaders: ['X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
   // Turns the 404 of a known path with the wrong method into a 405 (it inspects app.routes).
   app.use(
     methodNotAllowed({
@@ -90,12 +117,18 @@ export function createApp(service: InferenceService, options: AppOptions = {}): 
     c.set('clientSignal', c.req.raw.signal);
     await next();
   });
-  if (options.apiKey) {
-    app.use('/v1/*', requireApiKey(options.apiKey));
-    // vLLM leaves these two open; they reveal nothing, but an operator who set a key expects it to guard the model.
-    app.use('/tokenize', requireApiKey(options.apiKey));
-    app.use('/detokenize', requireApiKey(options.apiKey));
+  const apiKeys = [...(options.apiKeys ?? []), ...(options.apiKey ? [options.apiKey] : [])];
+  if (apiKeys.length > 0) {
+    // Every route (not only /v1 as in vLLM): an operator who set a key expects it to guard the server.
+    app.use(apiKeyAuth({ keys: apiKeys, publicPaths: options.publicHealth ? PUBLIC_HEALTH_PATHS : [] }));
   }
+  // Overloaded: refuse new generations before their body is read, parsed and tokenized (cheap 429s).
+  const admission: MiddlewareHandler = async (c, next) => {
+    if (c.req.method === 'POST') service.checkAdmission?.();
+    await next();
+  };
+  app.use('/v1/chat/completions', admission);
+  app.use('/v1/completions', admission);
 
   app.get('/health', (c) => {
     // stats() is the cheapest call that fails (ServiceError 'unavailable' → 503) when the engine cannot serve.

@@ -18,7 +18,7 @@ export interface OpenAIErrorBody {
   };
 }
 
-export type ApiErrorStatus = 400 | 401 | 404 | 405 | 413 | 415 | 429 | 500 | 503;
+export type ApiErrorStatus = 400 | 401 | 404 | 405 | 408 | 413 | 415 | 429 | 431 | 500 | 503;
 
 /** An error the API raises on purpose: it knows its status and what the client should read. */
 export class ApiError extends Error {
@@ -75,6 +75,14 @@ export function methodNotAllowed(method: string, path: string, allowed: string[]
 
 export function payloadTooLarge(limitBytes: number): ApiError {
   return new ApiError(413, `Request body too large: the limit is ${limitBytes} bytes.`, { code: 'request_too_large' });
+}
+
+/** The client took longer than --read-timeout to send its request; the connection is closed after this. */
+export function requestTimeout(timeoutMs: number): ApiError {
+  return new ApiError(408, `The request body did not arrive within ${timeoutMs / 1000} s.`, {
+    code: 'request_timeout',
+    headers: { Connection: 'close' },
+  });
 }
 
 export function unsupportedMediaType(contentType: string): ApiError {

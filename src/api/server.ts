@@ -3,9 +3,11 @@
  * in-flight requests (including long SSE streams) finish, and cut what is left after a grace period
  * (cutting a connection aborts its request, which frees its KV cache in the engine).
  */
-import { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server, STATUS_CODES } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
+import { ApiError, type ApiErrorStatus } from './errors.ts';
 
 export interface ServerOptions {
   /** Default 127.0.0.1 (local only); use 0.0.0.0 to serve the network. */
@@ -14,12 +16,21 @@ export interface ServerOptions {
   port?: number;
   /** How long close() waits for in-flight requests before cutting their connections; default 10 s. */
   shutdownGraceMs?: number;
+  /**
+   * Milliseconds a client has to send a request's headers (Node's headersTimeout; the JSON routes
+   * time the body themselves, request-body.ts); default 30 s. Slow clients get a 408 and lose the
+   * connection. Responses (long streams) are not limited.
+   */
+  readTimeoutMs?: number;
 }
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:8000 (clients add /v1). */
   url: string;
-  /** Stops accepting connections and resolves once every in-flight request has ended. */
+  /**
+   * Stops accepting connections (new ones are refused; a new request on a kept-alive connection gets a
+   * 503 and the connection closes) and resolves once every in-flight request has ended.
+   */
   close(): Promise<void>;
 }
 
@@ -31,14 +42,29 @@ export interface FetchApp {
 export function startServer(app: FetchApp, options: ServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const graceMs = options.shutdownGraceMs ?? 10_000;
+  const readTimeoutMs = options.readTimeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: (request) => app.fetch(request), hostname: host, port: options.port ?? 8000 });
+    const serverOptions = {
+      headersTimeout: readTimeoutMs,
+      // A backstop only: the body is timed by the JSON routes, which answer in OpenAI's shape first.
+      requestTimeout: readTimeoutMs + 5_000,
+      // How often Node looks for connections past those timeouts (its default, 30 s, would add up to that).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(readTimeoutMs / 4))),
+    };
+    let draining = false;
+    const fetch = (request: Request) => (draining ? shuttingDown() : app.fetch(request));
+    const server = serve({ fetch, hostname: host, port: options.port ?? 8000, serverOptions });
     if (!(server instanceof Server)) throw new Error('expected @hono/node-server to create an HTTP/1.1 server');
+    server.on('clientError', answerClientError);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);
       const { address, port } = server.address() as AddressInfo;
-      resolve({ url: `http://${formatHost(address)}:${port}`, close: () => closeGracefully(server, graceMs) });
+      const close = () => {
+        draining = true;
+        return closeGracefully(server, graceMs);
+      };
+      resolve({ url: `http://${formatHost(address)}:${port}`, close });
     });
   });
 }
@@ -60,6 +86,45 @@ function closeGracefully(server: Server, graceMs: number): Promise<void> {
     });
     server.closeIdleConnections();
   });
+}
+
+/** What a request that arrives while the server drains gets (OpenAI's shape; the connection closes). */
+function shuttingDown(): Response {
+  const error = new ApiError(503, 'The server is shutting down; retry shortly.', { code: 'shutting_down' });
+  return new Response(JSON.stringify(error.toBody()), {
+    status: 503,
+    headers: { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' },
+  });
+}
+
+/**
+ * Requests Node's HTTP parser refuses before the app sees them (malformed framing, headers over 16 KiB,
+ * the headers or request timeouts) get OpenAI's error shape too, then the connection is closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let status: ApiErrorStatus = 400;
+  let apiError: ApiError;
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    apiError = new ApiError(status, 'The request headers are too large.', { code: 'request_header_fields_too_large' });
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    apiError = new ApiError(status, 'The request did not arrive in time.', { code: 'request_timeout' });
+  } else {
+    apiError = new ApiError(status, 'The request is not valid HTTP/1.1.', { code: 'malformed_request' });
+  }
+  const body = JSON.stringify(apiError.toBody());
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
+  (socket as Socket).end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
 function formatHost(address: string): string {

@@ -1,8 +1,9 @@
 /**
  * Turns argv and the environment into a ServeConfig, from the flag table in src/config.ts.
- * Precedence: flag > UPDRAFT_<FLAG> environment variable > default.
+ * Precedence: flag > UPDRAFT_<FLAG> environment variable > --config file (UPDRAFT_CONFIG) > default.
  */
 import { parseArgs } from 'node:util';
+import { configValueText, readConfigFile, type ConfigFileValue } from './config-file.ts';
 import {
   ConfigError,
   SERVE_FLAGS,
@@ -26,6 +27,8 @@ function convert(spec: FlagSpec, raw: string | boolean, source: string): ServeCo
   }
   const text = String(raw);
   switch (spec.type) {
+    case 'list':
+      return splitList(text);
     case 'string':
       if (spec.choices && !spec.choices.includes(text)) {
         throw new ConfigError(`${source} must be one of ${spec.choices.join(', ')}; got "${text}"`);
@@ -45,17 +48,23 @@ function convert(spec: FlagSpec, raw: string | boolean, source: string): ServeCo
   }
 }
 
+/** "a, b,,c" → ['a', 'b', 'c']. */
+function splitList(text: string): string[] {
+  return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
 export interface ParsedServeArgs {
   config: ServeConfig;
   help: boolean;
 }
 
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedServeArgs {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
   for (const spec of SERVE_FLAGS) {
-    options[spec.flag] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+    options[spec.flag] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.type === 'list' ? { multiple: true } : {}) };
     if (spec.type === 'boolean') options[`no-${spec.flag}`] = { type: 'boolean' };
   }
+  options['config'] = { type: 'string' };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -64,11 +73,17 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const config = defaultServeConfig();
   const writable = config as unknown as Record<string, unknown>;
+  // --config FILE (or UPDRAFT_CONFIG): under the environment and the flags (null there: the default).
+  const configPath = (parsed.values['config'] as string | undefined) ?? (env['UPDRAFT_CONFIG'] || undefined);
+  const fromFile = configPath === undefined ? new Map<string, ConfigFileValue>() : readConfigFile(configPath);
   for (const spec of SERVE_FLAGS) {
+    const fromFileValue = fromFile.get(spec.flag);
+    if (fromFileValue !== undefined && fromFileValue !== null) writable[spec.key] = convert(spec, configValueText(fromFileValue), `${spec.flag} in ${configPath}`);
     const fromEnv = env[envName(spec.flag)];
     if (fromEnv !== undefined && fromEnv !== '') writable[spec.key] = convert(spec, fromEnv, envName(spec.flag));
     const fromFlag = parsed.values[spec.flag];
-    if (fromFlag !== undefined) writable[spec.key] = convert(spec, fromFlag, `--${spec.flag}`);
+    if (Array.isArray(fromFlag)) writable[spec.key] = fromFlag.flatMap((item) => splitList(String(item)));
+    else if (fromFlag !== undefined) writable[spec.key] = convert(spec, fromFlag, `--${spec.flag}`);
     if (spec.type === 'boolean' && parsed.values[`no-${spec.flag}`]) writable[spec.key] = false;
   }
   if (parsed.positionals.length > 1) throw new ConfigError(`unexpected arguments: ${parsed.positionals.slice(1).join(' ')}`);
@@ -92,11 +107,12 @@ export function serveHelp(): string {
   ];
   for (const spec of SERVE_FLAGS) {
     const value = defaults[spec.key];
-    const shown = value === null || value === '' ? '' : ` (default: ${String(value)})`;
-    const arg = spec.type === 'boolean' ? '' : ` <${spec.choices ? spec.choices.join('|') : spec.type}>`;
+    const shown = value === null || value === '' || (Array.isArray(value) && value.length === 0) ? '' : ` (default: ${String(value)})`;
+    const arg = spec.type === 'boolean' ? '' : ` <${spec.choices ? spec.choices.join('|') : spec.type === 'list' ? 'a,b,...' : spec.type}>`;
     lines.push(`  --${spec.flag}${arg}`);
     lines.push(`      ${spec.help}${shown}  [${envName(spec.flag)}]`);
   }
+  lines.push('  --config <file>', '      Settings from a JSON or flat YAML file (keys: the flag names); flags and variables win over it  [UPDRAFT_CONFIG]');
   lines.push('  --help', '      Show this help');
   return lines.join('\n');
 }

@@ -23,6 +23,8 @@ export interface EngineOptions {
   checkIntegrity?: boolean;
   /** Called with errors of failed steps (logging). */
   onStepError?: (error: Error) => void;
+  /** Called when the loop itself failed and restarted (logging); see #recover. */
+  onLoopError?: (error: Error) => void;
 }
 
 interface InFlightStep {
@@ -48,6 +50,10 @@ export class EngineCore {
   #loop: Promise<void> | null = null;
   #lastResultAt = 0;
   #stopped = false;
+  /** Set when a loop failure could not be recovered from: the engine then refuses new requests. */
+  #broken: Error | null = null;
+  /** Times the loop failed and was restarted (tests, logs). */
+  numLoopFailures = 0;
   /** Steps run so far (stats, tests). */
   numSteps = 0;
   /** Requests preempted (and later recomputed) so far. */
@@ -77,6 +83,7 @@ export class EngineCore {
    */
   addRequest(init: NewRequest, signal?: AbortSignal): AsyncIterable<GenerateOutput> {
     if (this.#stopped) throw new Error('the engine is stopped');
+    if (this.#broken !== null) throw new Error(`the engine failed and could not recover: ${this.#broken.message}`);
     if (this.#tracked.has(init.requestId)) throw new Error(`request id ${init.requestId} is already in use`);
     const request = new Request(init);
     const stream = new OutputStream();
@@ -134,11 +141,22 @@ export class EngineCore {
    */
   async #run(): Promise<void> {
     const inFlight: InFlightStep[] = [];
+    let current: InFlightStep | undefined;
+    try {
+      await this.#steps(inFlight, (step) => (current = step));
+    } catch (error) {
+      await this.#recover(current === undefined ? inFlight : [current, ...inFlight], error as Error);
+    }
+  }
+
+  async #steps(inFlight: InFlightStep[], setCurrent: (step: InFlightStep | undefined) => void): Promise<void> {
     for (;;) {
+      setCurrent(undefined);
       const launchStart = performance.now();
       this.#fill(inFlight);
       this.hostTimeMs += performance.now() - launchStart;
       const step = inFlight.shift();
+      setCurrent(step);
       if (step === undefined) {
         if (!this.scheduler.hasUnfinishedRequests()) break;
         // Nothing can run (should not happen for accepted requests); let aborts and arrivals change that.
@@ -217,6 +235,41 @@ export class EngineCore {
         output.timing = timingOf(tracked);
       }
       tracked.stream.push(output);
+    }
+  }
+
+  /**
+   * The loop itself threw (a bug, or a device result the scheduler refuses). Every request the engine
+   * holds fails (its client gets a 500, or an SSE error event mid-stream), the steps in flight are
+   * drained, the prefix cache is dropped (its blocks may hold what a faulty step wrote), and the next
+   * request starts a fresh loop. If the state cannot be restored, the engine refuses new requests.
+   */
+  async #recover(steps: InFlightStep[], error: Error): Promise<void> {
+    this.numLoopFailures++;
+    this.#options.onLoopError?.(error);
+    try {
+      const failure = new Error(`the engine loop failed: ${error.message}`);
+      for (const [requestId, tracked] of [...this.#tracked]) {
+        this.scheduler.abortRequest(requestId);
+        this.#tracked.delete(requestId);
+        tracked.stream.fail(failure);
+      }
+      for (const requestId of [...this.scheduler.kv.requestIds()]) this.scheduler.abortRequest(requestId);
+      for (const step of steps) {
+        // The device finishes what it was given before its blocks can go to anyone else.
+        await step.result.catch(() => null);
+        try {
+          this.scheduler.updateFromOutput(step.out, []);
+        } catch {
+          // Already applied (or never entered the scheduler): nothing to drain.
+        }
+      }
+      if (this.scheduler.numStepsInFlight !== 0) throw new Error(`${this.scheduler.numStepsInFlight} step(s) still in flight`);
+      this.scheduler.kv.pool.resetPrefixCache();
+      this.scheduler.checkIntegrity();
+    } catch (recoveryError) {
+      this.#broken = recoveryError as Error;
+      this.#options.onLoopError?.(recoveryError as Error);
     }
   }
 

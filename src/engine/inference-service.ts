@@ -136,6 +136,11 @@ export interface InferenceService {
   decode(tokenIds: number[], options?: { skipSpecialTokens?: boolean }): string;
   /** The text of a single token as OpenAI's logprobs `token` field shows it. */
   tokenText(tokenId: number): string;
+  /**
+   * The UTF-8 bytes the token contributes to the text (OpenAI's logprobs `bytes`); differs from
+   * tokenText's bytes for a token holding part of a character (shown as `\xNN`). Absent: tokenText's.
+   */
+  tokenBytes?(tokenId: number): Uint8Array;
   /** Renders messages with the chat template and tokenizes the result. */
   renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] };
 
@@ -146,16 +151,18 @@ export interface InferenceService {
   readonly chatTemplateSource?: string | null;
 
   /**
-   * The UTF-8 bytes the token contributes to the text (OpenAI's logprobs `bytes`); differs from
-   * tokenText's bytes for a token holding part of a character (shown as `\xNN`). Absent: tokenText's.
-   */
-  tokenBytes?(tokenId: number): Uint8Array;
-  /**
    * Starts generating. Throws ServiceError synchronously for requests that can never run (prompt
    * longer than the context, overload). The iterator yields outputs as tokens are produced and ends
    * after the output with a finishReason; abort via request.signal.
    */
   generate(request: GenerateRequest): AsyncIterable<GenerateOutput>;
+
+  /**
+   * Throws ServiceError('overloaded') when a new generation would be refused now. The API calls it
+   * before reading a request's body, so that refusing the excess of an overload costs next to nothing
+   * (generate() still checks). Absent: nothing is refused early.
+   */
+  checkAdmission?(): void;
 
   stats(): ServiceStats;
 }

@@ -13,11 +13,14 @@ import type {
 } from './inference-service.ts';
 import { ServiceError } from './inference-service.ts';
 import type { EngineCore } from './engine.ts';
+import { applyRequestLimits, checkPromptText, DEFAULT_REQUEST_LIMITS, maxPromptChars, type RequestLimits } from './request-limits.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 
 export interface ServiceLimits {
   /** Requests allowed to wait for admission; beyond it new requests get 429 (overloaded). */
   maxQueuedRequests: number;
+  /** What one request may ask for (request-limits.ts); default DEFAULT_REQUEST_LIMITS. */
+  request?: Partial<RequestLimits>;
 }
 
 export class LocalInferenceService implements InferenceService {
@@ -26,15 +29,20 @@ export class LocalInferenceService implements InferenceService {
   readonly tokenizer: TextTokenizer;
 
   readonly #limits: ServiceLimits;
+  readonly #requestLimits: RequestLimits;
+  /** Longest token of the vocabulary in bytes, computed on first use (bounds prompt text, request-limits.ts). */
+  #longestTokenBytes: number | null = null;
 
   constructor(model: ModelCard, engine: EngineCore, tokenizer: TextTokenizer, limits: ServiceLimits = { maxQueuedRequests: Infinity }) {
     this.model = model;
     this.engine = engine;
     this.tokenizer = tokenizer;
     this.#limits = limits;
+    this.#requestLimits = { ...DEFAULT_REQUEST_LIMITS, ...limits.request };
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    checkPromptText(text.length, this.#maxPromptChars(), 'prompt');
     return this.tokenizer.encode(text, options);
   }
 
@@ -55,6 +63,7 @@ export class LocalInferenceService implements InferenceService {
   }
 
   renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] } {
+    checkPromptText(chatTextLength(messages), this.#maxPromptChars(), 'messages');
     let prompt: string;
     try {
       const template = this.tokenizer.chatTemplate();
@@ -73,16 +82,15 @@ export class LocalInferenceService implements InferenceService {
       throw new ServiceError('invalid_request', `could not apply the chat template: ${(error as Error).message}`, { param: 'messages' });
     }
     if (options.continueFinalMessage === true) prompt = cutAfterFinalMessage(prompt, messages.at(-1));
+    checkPromptText(prompt.length, this.#maxPromptChars(), 'messages');
     return { prompt, promptTokenIds: this.tokenizer.encodeChatPrompt(prompt) };
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerateOutput> {
+    request = applyRequestLimits(request, this.#requestLimits, { maxModelLen: this.model.maxModelLen, vocabSize: this.tokenizer.vocabSize });
     const problem = this.engine.scheduler.validateRequest(request.promptTokenIds.length, request.params.maxTokens);
     if (problem !== null) throw new ServiceError('invalid_request', `This request cannot run: ${problem}.`, { param: 'messages' });
-    const numWaiting = this.engine.scheduler.numWaiting;
-    if (numWaiting >= this.#limits.maxQueuedRequests) {
-      throw new ServiceError('overloaded', `The server is at capacity (${numWaiting} requests waiting); retry shortly.`, { retryAfterSeconds: 1 });
-    }
+    this.checkAdmission();
     return this.engine.addRequest(
       {
         requestId: request.requestId,
@@ -93,6 +101,28 @@ export class LocalInferenceService implements InferenceService {
       },
       request.signal,
     );
+  }
+
+  checkAdmission(): void {
+    const numWaiting = this.engine.scheduler.numWaiting;
+    if (numWaiting >= this.#limits.maxQueuedRequests) {
+      throw new ServiceError('overloaded', `The server is at capacity (${numWaiting} requests waiting); retry shortly.`, { retryAfterSeconds: 1 });
+    }
+  }
+
+  #maxPromptChars(): number {
+    if (this.#longestTokenBytes === null) {
+      let longest = 1;
+      for (let id = 0; id < this.tokenizer.vocabSize; id++) {
+        try {
+          longest = Math.max(longest, this.tokenizer.tokenBytes(id).length);
+        } catch {
+          // An id the tokenizer does not know (a gap in the vocabulary) is no token.
+        }
+      }
+      this.#longestTokenBytes = longest;
+    }
+    return maxPromptChars(Math.min(this.#requestLimits.maxPromptTokens ?? this.model.maxModelLen, this.model.maxModelLen), this.#longestTokenBytes);
   }
 
   stats(): ServiceStats {
@@ -124,4 +154,15 @@ function cutAfterFinalMessage(prompt: string, final: ChatMessage | undefined): s
   // Templates that keep the message's spacing keep it here too; ones that trim it are cut after the trimmed text.
   const kept = text.trimStart();
   return prompt.slice(at, at + kept.length) === kept ? prompt.slice(0, at + kept.length) : prompt.slice(0, at + text.trim().length);
+}
+
+/** Characters of text the messages bring into the prompt (a lower bound of the rendered prompt's length). */
+function chatTextLength(messages: readonly ChatMessage[]): number {
+  let total = 0;
+  for (const message of messages) {
+    const content = message.content;
+    if (typeof content === 'string') total += content.length;
+    else if (Array.isArray(content)) for (const part of content) total += typeof part.text === 'string' ? part.text.length : 0;
+  }
+  return total;
 }

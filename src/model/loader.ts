@@ -102,6 +102,15 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     // Size the KV cache: what the budget holds, capped at max-num-seqs full contexts (more would only
     // feed the prefix cache of a tiny model), and at least one full context.
     const staticBytes = programMemory(build(1)).total;
+    const deviceBudget = deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9);
+    if (deviceInfo.totalMemory > 0 && staticBytes > deviceBudget) {
+      // Before anything is allocated: the weights and activations alone do not fit.
+      throw new ConfigError(
+        `the model does not fit: its weights and activations take ${formatBytes(staticBytes)}, but ${deviceInfo.name} offers ` +
+          `${formatBytes(deviceBudget)} (${formatBytes(deviceInfo.totalMemory)} x --gpu-memory-utilization ${opts.gpuMemoryUtilization ?? 0.9}); ` +
+          'use a smaller model or dtype, or a lower --max-num-batched-tokens',
+      );
+    }
     const bytesPerBlock = kvBytesPerBlock(config, blockSize, computeDtype);
     const budget =
       opts.kvCacheMemoryBytes ??

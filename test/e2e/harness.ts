@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApp } from '../../src/api/app.ts';
+import { createApp, type AppOptions } from '../../src/api/app.ts';
 import { startServer } from '../../src/api/server.ts';
+import { guardOptions } from '../../src/cli/serve.ts';
 import { defaultServeConfig } from '../../src/config.ts';
 import type { ServeConfig } from '../../src/config.ts';
 import { startRuntime } from '../../src/runtime.ts';
@@ -19,13 +20,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(model: string, overrides: Partial<ServeConfig> = {}, options: RuntimeOptions = {}): Promise<TestServer> {
+/** `appOptions` add to (or override) what the config's flags set, as `updraft serve` builds it (guardOptions). */
+export async function startTestServer(
+  model: string,
+  overrides: Partial<ServeConfig> = {},
+  options: RuntimeOptions = {},
+  appOptions: AppOptions = {},
+): Promise<TestServer> {
   const config: ServeConfig = { ...defaultServeConfig(), model, port: 0, numThreads: 2, ...overrides };
   const runtime = await startRuntime(config, { checkIntegrity: true, ...options });
-  const server = await startServer(createApp(runtime.service, { maxRequestBodyBytes: config.maxRequestBodyBytes }), {
-    host: '127.0.0.1',
-    port: 0,
-  });
+  const guards = guardOptions(config);
+  const server = await startServer(createApp(runtime.service, { ...guards.app, ...appOptions }), { ...guards.server, host: '127.0.0.1', port: 0 });
   return {
     url: server.url,
     runtime,

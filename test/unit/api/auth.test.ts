@@ -23,8 +23,38 @@ describe('apiKey option (vLLM --api-key)', () => {
     expect(completion.choices[0]!.message.content).toBe('ok');
   });
 
-  it('leaves /health and /version open for probes', async () => {
-    expect((await fetch(`${t.url}/health`)).status).toBe(200);
-    expect((await fetch(`${t.url}/version`)).status).toBe(200);
+  it('guards every route, /health and /version included, unless told otherwise', async () => {
+    for (const path of ['/health', '/version', '/metrics', '/tokenize', '/no-such-route']) {
+      const response = await fetch(`${t.url}${path}`);
+      expect(response.status, path).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    expect((await fetch(`${t.url}/health`, { headers: { authorization: 'Bearer sk-secret' } })).status).toBe(200);
+  });
+});
+
+describe('several keys and --public-health', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ reply: 'ok' }, { apiKeys: ['key-one', 'key-two'], publicHealth: true });
+  });
+  afterAll(() => s.close());
+
+  it('accepts each configured key and nothing else (not a prefix, not the other case, not empty)', async () => {
+    const status = async (authorization?: string) =>
+      (await fetch(`${s.url}/v1/models`, authorization === undefined ? {} : { headers: { authorization } })).status;
+    expect(await status('Bearer key-one')).toBe(200);
+    expect(await status('bearer key-two')).toBe(200);
+    for (const bad of ['Bearer key-', 'Bearer key-one2', 'Bearer KEY-ONE', 'Bearer ', 'key-one', 'Basic a2V5LW9uZQ==', 'Bearer key-one,key-two']) {
+      expect(await status(bad), bad).toBe(401);
+    }
+    expect(await status()).toBe(401);
+  });
+
+  it('serves /health, /metrics and /version without a key when publicHealth is set', async () => {
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+    expect((await fetch(`${s.url}/version`)).status).toBe(200);
+    expect((await fetch(`${s.url}/metrics`)).status).not.toBe(401);
+    expect((await fetch(`${s.url}/v1/models`)).status).toBe(401);
   });
 });
