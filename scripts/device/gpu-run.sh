@@ -8,7 +8,8 @@
 # (UPDRAFT_NATIVE_ADDON) and the packed reference models (UPDRAFT_SHARED_MODELS), then runs
 #   device  vitest run test/device        op conformance, executor and graph tests on cpu and cuda,
 #                                          cuda against the native cpu backend
-#   e2e     vitest run test/e2e-gpu       golden outputs through the server on cuda (when the folder exists)
+#   e2e     vitest run test/e2e-gpu       golden outputs through the server on cuda (when the folder exists),
+#                                          then structured output on cuda (test/e2e/structured-output.test.ts)
 #   bench   bash bench/gpu/run.sh         the GPU benchmarks (when the script exists)
 #   serve   bash bench/gpu/serve.sh       issue 7's serving suite over HTTP (when the script exists; ~8 min,
 #                                          so it runs only when named, alone: gpu-run.sh serve)
@@ -127,6 +128,9 @@ fi
 if wants e2e; then
   if [[ -d test/e2e-gpu ]]; then
     stage "GPU golden end-to-end tests (test/e2e-gpu)" e2e-gpu.txt "${vitest[@]}" test/e2e-gpu --reporter=verbose
+    # Structured output (grammar masks through the CUDA process_logits kernel): every response validates.
+    stage "structured output on cuda (test/e2e/structured-output.test.ts)" e2e-gpu.txt \
+      env UPDRAFT_E2E_DEVICE=cuda "${vitest[@]}" test/e2e/structured-output.test.ts --reporter=verbose
   else
     note "SKIP  e2e: no test/e2e-gpu folder"
   fi

@@ -17,6 +17,12 @@ import { HAS_SHARED_MODELS, SHARED_MODELS, SHARED_SKIP_REASON } from '../helpers
 import { Rand, maxDocumentBytes, randomSchema } from '../unit/structured/random-schemas.ts';
 import { startTestServer, type TestServer } from './harness.ts';
 
+/**
+ * The backend the servers run on: cpu here and in CI; scripts/device/gpu-run.sh runs this file again with
+ * UPDRAFT_E2E_DEVICE=cuda, where the grammar mask goes through the CUDA process_logits kernel.
+ */
+const DEVICE = process.env['UPDRAFT_E2E_DEVICE'] || 'cpu';
+
 const PROMPTS = ['Once upon a time', 'Give me a JSON record for a cat named Tom.', 'x', 'The answer, as JSON:'];
 
 interface Case {
@@ -143,10 +149,10 @@ const MODELS: { name: TinyModelName; count: number; asyncScheduling: boolean }[]
 ];
 
 for (const { name, count, asyncScheduling } of MODELS) {
-  describe(`structured output on ${name} (async scheduling ${asyncScheduling ? 'on' : 'off'})`, () => {
+  describe(`structured output on ${name} [${DEVICE}] (async scheduling ${asyncScheduling ? 'on' : 'off'})`, () => {
     let server: TestServer;
     beforeAll(async () => {
-      server = await startTestServer(await tinyModelDir(name), { asyncScheduling, maxNumSeqs: 16 });
+      server = await startTestServer(await tinyModelDir(name), { device: DEVICE, asyncScheduling, maxNumSeqs: 16 });
     });
     afterAll(async () => server?.close());
 
@@ -169,7 +175,7 @@ for (const { name, count, asyncScheduling } of MODELS) {
 describe.skipIf(!HAS_SHARED_MODELS)(`structured output on stories260K${HAS_SHARED_MODELS ? '' : ` (${SHARED_SKIP_REASON})`}`, () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(join(SHARED_MODELS, 'stories260K'), { maxNumSeqs: 16 });
+    server = await startTestServer(join(SHARED_MODELS, 'stories260K'), { device: DEVICE, maxNumSeqs: 16 });
   });
   afterAll(async () => server?.close());
 
