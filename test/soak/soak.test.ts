@@ -6,7 +6,10 @@
  * means while still queued for admission) or mid-stream. Every request that was not aborted must get a
  * complete answer. At the end the server holds nothing: zero KV blocks in use, zero requests tracked
  * by the engine, nothing in the scheduler, the integrity checks pass; and the heap, measured after
- * forced garbage collections, is back to where it was after the warm-up (tolerance: 8 MiB + 10%).
+ * forced garbage collections, is back to where it was after the warm-up (tolerance: 8 MiB + 10%), and
+ * no request outlives it: weak references to every engine Request and every output stream the engine
+ * handed out are cleared by the collector (a heap tolerance hides a leak of a few hundred bytes per
+ * request; this does not: any path that keeps requests reachable keeps thousands of them).
  *
  * `npm run test:soak` (vitest.soak.config.ts runs it with --expose-gc). SOAK_REQUESTS and SOAK_SEED
  * change the size and the random plan.
@@ -111,9 +114,15 @@ async function runOne(url: string, plan: Plan): Promise<Outcome> {
 }
 
 const scheduledIds = new Set<string>();
+/** Weak references to every Request a step saw and every output stream addRequest returned. */
+const requestRefs: WeakRef<object>[] = [];
+const streamRefs: WeakRef<object>[] = [];
 const recordScheduled = (runner: StepRunner): StepRunner => ({
   execute: (out) => {
-    for (const s of out.scheduled) scheduledIds.add(s.requestId);
+    for (const s of out.scheduled) {
+      if (!scheduledIds.has(s.requestId)) requestRefs.push(new WeakRef(s.request));
+      scheduledIds.add(s.requestId);
+    }
     return runner.execute(out);
   },
 });
@@ -127,7 +136,9 @@ beforeAll(async () => {
   const addRequest = engine.addRequest.bind(engine);
   engine.addRequest = (init, signal) => {
     addedIds.push(init.requestId);
-    return addRequest(init, signal);
+    const stream = addRequest(init, signal);
+    streamRefs.push(new WeakRef(stream));
+    return stream;
   };
 });
 afterAll(async () => server?.close());
@@ -185,6 +196,9 @@ describe(`soak (${model.name})`, () => {
     const seconds = (performance.now() - start) / 1000;
     const heapAfter = await settledHeapUsed();
 
+    const alive = (refs: WeakRef<object>[]) => refs.filter((ref) => ref.deref() !== undefined).length;
+    const liveRequests = alive(requestRefs);
+    const liveStreams = alive(streamRefs);
     const count = (kind: Outcome['kind']) => outcomes.filter((o) => o.kind === kind).length;
     const planned = (at: AbortPlan['at']) => plans.filter((p) => p.abort.at === at).length;
     const neverScheduled = addedIds.filter((id) => !scheduledIds.has(id)).length;
@@ -197,6 +211,7 @@ describe(`soak (${model.name})`, () => {
         `  completed: ${count('complete')}; problems: ${count('problem')}`,
         `  prefix cache: ${server.runtime.service.stats().prefixCacheHits} of ${server.runtime.service.stats().prefixCacheQueries} prompt tokens hit`,
         `  heap after forced GC: ${mib(heapBefore)} MiB after the warm-up, ${mib(heapAfter)} MiB at the end (tolerance ${mib(HEAP_TOLERANCE(heapBefore))} MiB)`,
+        `  still reachable after GC: ${liveRequests} of ${requestRefs.length} scheduled requests, ${liveStreams} of ${streamRefs.length} output streams`,
       ].join('\n'),
     );
 
@@ -209,6 +224,11 @@ describe(`soak (${model.name})`, () => {
     expect(neverScheduled).toBeGreaterThan(0);
     expectServerHoldsNothing();
     expect(heapAfter - heapBefore).toBeLessThanOrEqual(HEAP_TOLERANCE(heapBefore));
+    expect(requestRefs.length).toBeGreaterThan(0.5 * TOTAL);
+    expect(streamRefs.length).toBe(addedIds.length);
+    // Nothing the engine made for a request is kept once it is over (at most one step's worth, --max-num-seqs 16, may be held by its bookkeeping).
+    expect(liveRequests).toBeLessThanOrEqual(16);
+    expect(liveStreams).toBeLessThanOrEqual(16);
     // Still serving.
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });

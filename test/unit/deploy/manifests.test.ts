@@ -2,7 +2,10 @@
  * deploy/ checked offline (no container engine or cluster here): the Kubernetes manifests parse and
  * hang together (selectors, ports, probes on /health, GPU resources, the InferencePool v1 fields, env
  * variables that are real flags), and the Dockerfiles use pinned base images and copy files that exist.
+ * Where Debian's `yamllint` is installed (apt-get install yamllint), it lints the manifests too, with
+ * deploy/.yamllint; hadolint and kubeconform come from neither npm nor Debian, so they cannot run here.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -167,6 +170,20 @@ describe('Dockerfiles (deploy/Dockerfile.*)', () => {
     expect(readFileSync(join(DEPLOY, 'Dockerfile.cuda'), 'utf-8')).toMatch(/ENV UPDRAFT_CUDA=ON/);
     expect(readFileSync(join(DEPLOY, 'Dockerfile.cpu'), 'utf-8')).toMatch(/ENV UPDRAFT_CUDA=OFF/);
     expect(readFileSync(join(REPO_ROOT, 'native/CMakeLists.txt'), 'utf-8')).toMatch(/UPDRAFT_CUDA must be AUTO, ON or OFF/);
+  });
+});
+
+const YAMLLINT = ['/usr/bin/yamllint', '/usr/local/bin/yamllint'].find((path) => existsSync(path)) ?? null;
+
+describe(`yamllint on deploy/k8s${YAMLLINT ? '' : ' (skipped: yamllint is not installed; apt-get install yamllint)'}`, () => {
+  it.skipIf(YAMLLINT === null)('finds nothing, warnings included, with deploy/.yamllint', () => {
+    let output = '';
+    try {
+      output = execFileSync(YAMLLINT!, ['-s', '-f', 'parsable', '-c', join(DEPLOY, '.yamllint'), join(DEPLOY, 'k8s')], { encoding: 'utf-8' });
+    } catch (error) {
+      output = `${(error as { stdout?: string }).stdout ?? ''}${(error as Error).message}`;
+    }
+    expect(output).toBe('');
   });
 });
 
