@@ -2,8 +2,8 @@
  * OpenAI API conformance: a running server (real model, engine and kernels on the CPU backend) driven
  * by the official `openai` npm client and by raw SSE parsed with eventsource-parser, checking every
  * field a client reads: chat and completions, streaming and not, n > 1 (sharing the prompt's KV
- * blocks), seeds (alone and under batching), batched prompts, echo, logprobs, tools, the extra routes
- * and errors.
+ * blocks), seeds (alone and under batching), batched prompts, echo, logprobs, tools, structured output,
+ * logit_bias / penalties / min_tokens, the extra routes and errors.
  *
  * Tiny models do not write tool calls, so the parsing cases run against a server over the fake service
  * scripting the model's text; the real model checks that tools reach its template and that a request
@@ -504,6 +504,75 @@ describe('errors', () => {
   it('unknown fields are ignored and user is accepted', async () => {
     const response = await postJson<{ choices: unknown[] }>('/v1/completions', { prompt: 'x', max_tokens: 2, user: 'u-1', metadata: { a: 1 }, store: false, some_new_field: 3 });
     expect(response.choices).toHaveLength(1);
+  });
+});
+
+describe('structured output and sampling controls through the SDK', () => {
+  const schema = {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer', minimum: 1, maximum: 99 }, pets: { type: 'array', items: { type: 'string', enum: ['cat', 'dog'] }, maxItems: 3 } },
+    required: ['name', 'age', 'pets'],
+    additionalProperties: false,
+  };
+
+  it('response_format json_schema: message.content parses and matches the schema, streaming and not', async () => {
+    const request = {
+      model: MODEL,
+      messages: user('Tell me about Lily.'),
+      // Room for the longest document the schema allows (whitespace runs are capped by the grammar).
+      max_tokens: 400,
+      temperature: 0.8,
+      seed: 11,
+      response_format: { type: 'json_schema' as const, json_schema: { name: 'person', schema, strict: true } },
+    };
+    const whole = await client.chat.completions.create(request);
+    expect(whole.choices[0]!.finish_reason, whole.choices[0]!.message.content!).toBe('stop');
+    const value = JSON.parse(whole.choices[0]!.message.content!) as { name: string; age: number; pets: string[] };
+    expect(Object.keys(value).sort()).toEqual(['age', 'name', 'pets']);
+    expect(Number.isInteger(value.age) && value.age >= 1 && value.age <= 99).toBe(true);
+    expect(value.name.length).toBeLessThanOrEqual(10);
+    for (const pet of value.pets) expect(['cat', 'dog']).toContain(pet);
+    // The same request streamed (same seed) writes the same document.
+    const chunks = await collect(await client.chat.completions.create({ ...request, stream: true }));
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(whole.choices[0]!.message.content);
+  });
+
+  it('response_format json_object on completions: a JSON object or a viable prefix of one', async () => {
+    const response = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 64, temperature: 0, response_format: { type: 'json_object' } } as OpenAI.CompletionCreateParamsNonStreaming);
+    const text = response.choices[0]!.text;
+    expect(text.trimStart().startsWith('{'), text).toBe(true);
+    if (response.choices[0]!.finish_reason === 'stop') expect(typeof JSON.parse(text)).toBe('object');
+  });
+
+  it('logit_bias +100 forces a token; -100 bans the greedy one', async () => {
+    const base = { model: MODEL, prompt: 'Once upon a time', max_tokens: 6, temperature: 0, logprobs: 0, return_tokens_as_token_ids: true } as OpenAI.CompletionCreateParamsNonStreaming;
+    const ids = (r: OpenAI.Completion) => r.choices[0]!.logprobs!.tokens!.map((t) => Number(t.replace('token_id:', '')));
+    const plain = ids(await client.completions.create(base));
+    const forcedId = plain[0] === 7 ? 8 : 7;
+    const forced = ids(await client.completions.create({ ...base, logit_bias: { [String(forcedId)]: 100 } }));
+    expect(forced).toEqual(new Array(6).fill(forcedId));
+    const banned = ids(await client.completions.create({ ...base, logit_bias: { [String(plain[0])]: -100 } }));
+    expect(banned).not.toContain(plain[0]);
+  });
+
+  it('presence, frequency and repetition penalties are accepted and change a repetitive greedy output', async () => {
+    const base = { model: MODEL, prompt: 'Once upon a time', max_tokens: 48, temperature: 0 };
+    const plain = (await client.completions.create(base)).choices[0]!.text;
+    const penalised = (await client.completions.create({ ...base, frequency_penalty: 2, presence_penalty: 2 })).choices[0]!.text;
+    const repeated = (await client.completions.create({ ...base, repetition_penalty: 2 } as OpenAI.CompletionCreateParamsNonStreaming)).choices[0]!.text;
+    expect(penalised).not.toBe(plain);
+    expect(repeated).not.toBe(plain);
+  });
+
+  it('min_tokens holds off EOS until that many tokens', async () => {
+    // EOS pushed to the top: without min_tokens the request ends at once; with it, not before 30 tokens.
+    const eos = server.runtime.model.config.eosTokenIds[0]!;
+    const base = { model: MODEL, prompt: 'x', max_tokens: 40, temperature: 0, logit_bias: { [String(eos)]: 100 } };
+    const plain = await client.completions.create(base);
+    expect(plain.choices[0]!.finish_reason).toBe('stop');
+    expect(plain.usage!.completion_tokens).toBeLessThanOrEqual(1);
+    const held = await client.completions.create({ ...base, min_tokens: 30 } as OpenAI.CompletionCreateParamsNonStreaming);
+    expect(held.usage!.completion_tokens).toBeGreaterThanOrEqual(30);
   });
 });
 
