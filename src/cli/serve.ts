@@ -14,9 +14,11 @@ import { detectToolCallParser, TOOL_CALL_PARSER_NAMES, type ToolCallParserName }
 
 export async function serve(config: ServeConfig, logger: Logger = createLogger({ level: config.logLevel, format: config.logFormat })): Promise<number> {
   const log = (message: string) => logger.info(message);
-  // A progress bar on a terminal; otherwise periodic log lines.
+  // A progress bar on a terminal; otherwise periodic log lines (with the numbers as fields in JSON logs).
   const pretty = isPrettyFormat({ format: config.logFormat });
-  const progress = createProgressDisplay(pretty && process.stderr.isTTY ? {} : { tty: false, writeLine: (text, fields) => logger.info(fields, text) });
+  const progress = createProgressDisplay(
+    pretty && process.stderr.isTTY ? {} : { tty: false, writeLine: (text, fields) => (pretty ? logger.info(text) : logger.info(fields, text)) },
+  );
   if (config.model === '') {
     config.model = DEFAULT_HUB_MODEL;
     log(`no --model given (nor UPDRAFT_MODEL): using ${DEFAULT_HUB_MODEL} from the Hugging Face Hub`);

@@ -8,20 +8,26 @@
  *   tokens and URL; the server answers from the snapshot it downloaded;
  * - HF_HUB_OFFLINE=1: a second server starts from the cache without a single request to the Hub,
  *   following refs/v1, with the human-readable banner (--log-format pretty);
- * - a refused token and an unknown revision stop start-up with exit 1 and a message saying so.
+ * - a refused token and an unknown revision stop start-up with exit 1 and a message saying so;
+ * - on a terminal (the server run under `script`, which gives it a pseudo-terminal), a slow download
+ *   is drawn as a bar redrawn in place, with the bytes so far, the total and the speed.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyModelDir } from '../fixtures/tiny-models.ts';
-import { scratchDir } from '../helpers/paths.ts';
+import { REPO_ROOT, scratchDir } from '../helpers/paths.ts';
 import { repoFromFolder, startHubStandin, type HubStandin, type StandinRepo } from '../unit/model/hub-standin.ts';
-import { runCli, spawnServe, type CliServer } from './reliability-helpers.ts';
+import { runCli, spawnServe, waitFor, type CliServer } from './reliability-helpers.ts';
 
 const REPO = 'test-org/tiny-served';
 const MAIN = 'a'.repeat(40);
 const V1 = 'b'.repeat(40);
 const TOKEN = 'hf_serve_e2e_token';
+const TTY_REPO = 'test-org/tiny-tty';
+const SCRIPT = ['/usr/bin/script', '/bin/script'].find((path) => existsSync(path)) ?? null;
 
 let hub: HubStandin;
 let cacheDir: string;
@@ -32,7 +38,7 @@ beforeAll(async () => {
   const main = await repoFromFolder(REPO, await tinyModelDir('tiny-qwen2'), MAIN);
   const v1 = await repoFromFolder(REPO, v1Folder, V1);
   const repo: StandinRepo = { repoId: REPO, refs: { main: MAIN, v1: V1 }, commits: { ...main.commits, ...v1.commits } };
-  hub = await startHubStandin([repo], { token: TOKEN });
+  hub = await startHubStandin([repo, await repoFromFolder(TTY_REPO, await tinyModelDir('tiny-qwen2'), 'c'.repeat(40))], { token: TOKEN });
   cacheDir = await scratchDir('hub-serve');
 });
 afterAll(async () => hub?.close());
@@ -128,5 +134,36 @@ describe('updraft serve <hub-id> against the Hub stand-in', () => {
     const unknown = await runCli(['serve', REPO, '--port', '0', '--revision', 'v9'], { ...env, HF_TOKEN: TOKEN });
     expect(unknown.code, unknown.output).toBe(1);
     expect(unknown.output).toMatch(/@v9 on http:\/\/127\.0\.0\.1:\d+ was not found \(HTTP 404\)/);
+  });
+
+  it.skipIf(SCRIPT === null)(`on a terminal, draws the download as a bar with bytes and speed${SCRIPT ? '' : ' (skipped: no `script` to make a pseudo-terminal)'}`, async () => {
+    hub.throttle(300 * 1024);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('UPDRAFT_') && value !== undefined) env[key] = value;
+    Object.assign(env, { HF_ENDPOINT: hub.url, HF_HUB_CACHE: await scratchDir('hub-serve-tty'), HF_TOKEN: TOKEN, HF_HUB_OFFLINE: '', COLUMNS: '160' });
+    const command = [process.execPath, join(REPO_ROOT, 'bin', 'updraft.js'), 'serve', TTY_REPO, '--port', '0', '--num-threads', '2'].map((a) => `'${a}'`).join(' ');
+    const child = spawn(SCRIPT!, ['-qfec', command, '/dev/null'], { env, cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => /listening on http/.test(output), 60_000, 'the server to listen');
+      // Each redraw: carriage return, label, bar, done / total, speed (eta, file), erase to the end of the line.
+      const bar = /\r(test-org\/tiny-tty {2}\[[█░]{20}\] {2}([\d.]+ (?:B|KiB|MiB)) \/ ([\d.]+ KiB) {2}([\d.]+ (?:B|KiB|MiB))\/s)/g;
+      const draws = [...output.matchAll(bar)];
+      expect(draws.length, output).toBeGreaterThanOrEqual(3);
+      expect(new Set(draws.map((d) => d[2])).size).toBeGreaterThanOrEqual(3);
+      expect(draws.every((d) => d[3] === draws[0]![3])).toBe(true);
+      expect(output).toMatch(/\rdownloaded test-org\/tiny-tty: [\d.]+ KiB in [\d.]+ s \([\d.]+ KiB\/s\)\x1b\[K/);
+    } finally {
+      hub.throttle(null);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await exited;
+    }
   });
 });

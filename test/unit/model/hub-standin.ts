@@ -8,7 +8,8 @@
  *   GET  /{repo}/resolve/{rev}/{path}           → the bytes (206 + Content-Range for Range requests), ETag
  *
  * Tests can make it cut the connection part-way through a file once (dropNext), as a flaky network
- * would, and see which byte ranges were asked for (ranges). repoFromFolder serves a model folder.
+ * would, send file bodies slowly (throttle, so that progress has a speed to show), and see which byte
+ * ranges were asked for (ranges). repoFromFolder serves a model folder.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -33,6 +34,8 @@ export interface HubStandin {
   ranges: Array<{ path: string; range: string }>;
   /** The next download of `path` sends its headers and `afterBytes` bytes, then cuts the connection. */
   dropNext(path: string, afterBytes: number): void;
+  /** File bodies at about this many bytes per second from now on (null: as fast as possible). */
+  throttle(bytesPerSecond: number | null): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,7 @@ export async function startHubStandin(repos: StandinRepo[], opts: { token?: stri
   const requests: string[] = [];
   const ranges: HubStandin['ranges'] = [];
   const drops = new Map<string, number>();
+  let bytesPerSecond: number | null = null;
   const byId = new Map(repos.map((r) => [r.repoId, r]));
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -134,7 +138,15 @@ export async function startHubStandin(repos: StandinRepo[], opts: { token?: stri
       res.write(body.subarray(0, cutAfter), () => res.socket?.destroy());
       return;
     }
-    res.end(body);
+    if (bytesPerSecond !== null) {
+      // Twenty slices a second.
+      const slice = Math.max(1, Math.floor(bytesPerSecond / 20));
+      for (let at = 0; at < body.length && !res.destroyed; at += slice) {
+        res.write(body.subarray(at, at + slice));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    res.end(bytesPerSecond === null ? body : undefined);
   }
 
   const server = createServer((req, res) => {
@@ -147,6 +159,7 @@ export async function startHubStandin(repos: StandinRepo[], opts: { token?: stri
     requests,
     ranges,
     dropNext: (path, afterBytes) => void drops.set(path, afterBytes),
+    throttle: (rate) => void (bytesPerSecond = rate),
     close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
 }
