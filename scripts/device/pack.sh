@@ -29,14 +29,22 @@ mkdir -p .device
 if [[ ${1:-} == --snapshot ]]; then
   # Build and carry the last commit, not the working tree (others may be mid-edit): the addon is built
   # from `git archive HEAD`, and .device/snapshot.tar.gz holds that tree for run-snapshot.sh.
-  step "building the addon of HEAD ($(git rev-parse --short HEAD)) with the CUDA backend"
+  # The addon depends only on native/ and kernels/: when their trees at HEAD equal those of the last
+  # snapshot build, that build is reused (a full CUDA build takes minutes on two cores).
   snap=/tmp/updraft-snapshot
-  rm -rf "$snap" && mkdir -p "$snap"
-  git archive HEAD | tar -x -C "$snap"
-  ln -s "$PWD/node_modules" "$snap/node_modules"
-  (cd "$snap" && UPDRAFT_CUDA=ON npm run --silent build:native > build.log 2>&1) ||
-    { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
+  native_trees="$(git rev-parse HEAD:native HEAD:kernels | tr '\n' ' ')"
   addon=$snap/build/native/Release/updraft.node
+  if [[ -f $addon && -f $snap/.native-trees && $(cat "$snap/.native-trees") == "$native_trees" ]]; then
+    step "reusing the snapshot addon in $snap (native/ and kernels/ unchanged since it was built)"
+  else
+    step "building the addon of HEAD ($(git rev-parse --short HEAD)) with the CUDA backend"
+    rm -rf "$snap" && mkdir -p "$snap"
+    git archive HEAD | tar -x -C "$snap"
+    ln -s "$PWD/node_modules" "$snap/node_modules"
+    (cd "$snap" && UPDRAFT_CUDA=ON npm run --silent build:native > build.log 2>&1) ||
+      { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
+    echo "$native_trees" > "$snap/.native-trees"
+  fi
   mkdir -p .device && git archive --format=tar.gz HEAD > .device/snapshot.tar.gz
 else
   step "building the addon with the CUDA backend (UPDRAFT_CUDA=ON: fails if nvcc is missing)"
@@ -60,7 +68,8 @@ step "runtime node_modules"
 excludes=(node_modules/node node_modules/.bin/node node_modules/typescript node_modules/.bin/tsc
   node_modules/.bin/tsserver node_modules/@types node_modules/cmake-js node_modules/.bin/cmake-js
   node_modules/node-addon-api node_modules/node-api-headers node_modules/openai node_modules/.bin/openai
-  node_modules/eventsource-parser node_modules/.cache node_modules/.vite node_modules/.vitest)
+  node_modules/eventsource-parser node_modules/.cache node_modules/.vite node_modules/.vitest
+  node_modules/.vitest-cache node_modules/.vite-temp)
 tarball=.device/node_modules.tar.xz
 if [[ ! -f $tarball || package-lock.json -nt $tarball || node_modules/.package-lock.json -nt $tarball ]]; then
   tar -cf - "${excludes[@]/#/--exclude=}" node_modules | xz -T0 -6 > "$tarball.tmp"
