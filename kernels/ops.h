@@ -173,6 +173,14 @@ typedef enum ud_op_kind {
    * lowest id (the host avoids such rows: structured output always allows EOS at a dead end). */
   UD_OP_PROCESS_LOGITS = 10,
 
+  /* Tensor parallelism: the sum over the ranks of a group, in place, after a row-parallel matmul
+   * (o_proj, down_proj: each rank holds a partial sum of the full product).
+   * dst0 data [any shape] f32, bf16 or f16, read and written; no src.
+   * Not a kernel: the executor runs it through the program's communicator (device_abi.h,
+   * ud_comm_iface); backends report it unsupported and never see it launched. A program of one rank
+   * (no communicator) treats it as a no-op: the sum over one rank is its own value. */
+  UD_OP_ALL_REDUCE = 11,
+
   UD_OP_COUNT
 } ud_op_kind;
 

@@ -127,7 +127,7 @@ std::string format_device_error(const DeviceErrorRecord &r) {
                c + " needs " + std::to_string((r.v[2] + 31) / 32) + ")";
       const char *names[] = {"embedding", "matmul", "rmsnorm", "rope_kv_write", "attention",
                              "silu_mul", "gather_rows", "sample", "fill_random", "select_tokens",
-                             "process_logits"};
+                             "process_logits", "all_reduce"};
       static_assert(sizeof(names) / sizeof(names[0]) == UD_OP_COUNT, "one name per op");
       const char *name = r.op >= 0 && r.op < UD_OP_COUNT ? names[r.op] : "an op";
       return std::string(name) + ": an operand value in device memory is invalid (error " + std::to_string(r.code) +

@@ -10,6 +10,7 @@ namespace updraft::js {
 struct AddonData {
   Napi::FunctionReference device_class;
   Napi::FunctionReference program_class;
+  Napi::FunctionReference device_group_class;
 };
 
 inline AddonData &addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

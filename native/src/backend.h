@@ -27,6 +27,9 @@ class Backend {
 
   const char *name() const { return handle_.iface->name; }
   std::mutex &mutex() { return mutex_; }
+  // The C handle, for the communicator bound to this instance (communicator.h), which calls it from
+  // the thread that holds mutex() for the step.
+  const ud_backend_handle &handle() const { return handle_; }
 
   ud_device_info info();
   void *alloc(size_t bytes);  // never null, even for 0 bytes (a null data pointer means "absent")

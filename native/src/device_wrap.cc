@@ -28,7 +28,7 @@ class CreateProgramWorker : public PromiseWorker {
 
   std::shared_ptr<Backend> backend_;
   ProgramSpec spec_;
-  std::shared_ptr<Program> program_;
+  std::shared_ptr<Executable> program_;
 };
 
 }  // namespace
@@ -66,15 +66,7 @@ Napi::Value DeviceWrap::info(const Napi::CallbackInfo &info) {
       std::lock_guard<std::mutex> lock(backend.mutex());
       device = backend.info();
     }
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("name", Napi::String::New(env, device.name));
-    out.Set("backend", Napi::String::New(env, backend.name()));
-    out.Set("totalMemory", static_cast<double>(device.total_memory));
-    out.Set("freeMemory", static_cast<double>(device.free_memory));
-    out.Set("preferredDtype", Napi::String::New(env, dtype_name(static_cast<ud_dtype>(device.preferred_dtype))));
-    out.Set("defaultBlockSize", device.default_block_size);
-    out.Set("supportsGraphs", Napi::Boolean::New(env, device.supports_graphs != 0));
-    return out;
+    return device_info_to_js(env, backend.name(), device);
   });
 }
 

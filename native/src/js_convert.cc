@@ -103,6 +103,12 @@ WeightInit weight_init_at(const Napi::Value &value, const std::string &what) {
       segment.byte_length =
           static_cast<uint64_t>(integer_at(seg.Get("byteLength"), where + ".byteLength", 0, kMaxSafeInteger));
       segment.dtype = dtype_at(seg.Get("dtype"), where + ".dtype");
+      const Napi::Value rows = seg.Get("rows");
+      if (!rows.IsUndefined()) {
+        segment.rows = static_cast<uint64_t>(integer_at(rows, where + ".rows", 1, kMaxSafeInteger));
+        segment.row_stride =
+            static_cast<uint64_t>(integer_at(seg.Get("rowStride"), where + ".rowStride", 0, kMaxSafeInteger));
+      }
       init.segments.push_back(std::move(segment));
     }
   } else if (kind == "random") {
@@ -271,6 +277,45 @@ ud_backend_options backend_options_from_js(const Napi::Value &value) {
   if (!num_threads.IsUndefined())
     options.num_threads = static_cast<int32_t>(integer_at(num_threads, "options.numThreads", 0, 1024));
   return options;
+}
+
+DeviceGroupOptions device_group_options_from_js(const Napi::Value &value) {
+  DeviceGroupOptions options;
+  const Napi::Object object = object_at(value, "options");
+  options.size = static_cast<int32_t>(integer_at(object.Get("size"), "options.size", 1, 64));
+  const Napi::Value num_threads = object.Get("numThreads");
+  if (!num_threads.IsUndefined())
+    options.num_threads = static_cast<int32_t>(integer_at(num_threads, "options.numThreads", 0, 1024));
+  const Napi::Value indices = object.Get("deviceIndices");
+  if (!indices.IsUndefined()) {
+    const Napi::Array array = array_at(indices, "options.deviceIndices");
+    if (array.Length() != static_cast<uint32_t>(options.size))
+      throw Error("options.deviceIndices must hold one index per rank (" + std::to_string(options.size) + ")");
+    for (uint32_t i = 0; i < array.Length(); i++)
+      options.device_indices.push_back(static_cast<int32_t>(
+          integer_at(array.Get(i), "options.deviceIndices[" + std::to_string(i) + "]", 0, 1024)));
+  } else {
+    for (int32_t r = 0; r < options.size; r++) options.device_indices.push_back(r);
+  }
+  const Napi::Value communicator = object.Get("communicator");
+  if (!communicator.IsUndefined()) {
+    const std::string name = string_at(communicator, "options.communicator");
+    if (name != "auto" && name != "host") throw Error("options.communicator must be 'auto' or 'host', got '" + name + "'");
+    options.host_communicator = name == "host";
+  }
+  return options;
+}
+
+Napi::Object device_info_to_js(Napi::Env env, const char *backend, const ud_device_info &device) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", Napi::String::New(env, device.name));
+  out.Set("backend", Napi::String::New(env, backend));
+  out.Set("totalMemory", static_cast<double>(device.total_memory));
+  out.Set("freeMemory", static_cast<double>(device.free_memory));
+  out.Set("preferredDtype", Napi::String::New(env, dtype_name(static_cast<ud_dtype>(device.preferred_dtype))));
+  out.Set("defaultBlockSize", device.default_block_size);
+  out.Set("supportsGraphs", Napi::Boolean::New(env, device.supports_graphs != 0));
+  return out;
 }
 
 }  // namespace updraft::js

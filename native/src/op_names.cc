@@ -14,6 +14,7 @@ extern "C" const char *ud_op_name(ud_op_kind kind) {
     case UD_OP_FILL_RANDOM: return "fill_random";
     case UD_OP_SELECT_TOKENS: return "select_tokens";
     case UD_OP_PROCESS_LOGITS: return "process_logits";
+    case UD_OP_ALL_REDUCE: return "all_reduce";
     default: return "unknown";
   }
 }

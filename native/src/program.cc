@@ -69,8 +69,8 @@ void *DeviceMemory::alloc(size_t bytes) {
   return block;
 }
 
-Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec)
-    : backend_(backend), staging_(backend), memory_(backend), graphs_(backend) {
+Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec, std::shared_ptr<Communicator> comm)
+    : backend_(backend), comm_(std::move(comm)), staging_(backend), memory_(backend), graphs_(backend) {
   bind_dims(spec);
   declare_tensors(spec);
   plan_ops(spec);
@@ -79,6 +79,12 @@ Program::Program(std::shared_ptr<Backend> backend, ProgramSpec spec)
   allocate_and_initialise();
   allocate_staging();
   graphs_.stats.enabled = backend_->has_graphs();
+  bool has_all_reduce = false;
+  for (const PlannedOp &planned : ops_) has_all_reduce = has_all_reduce || planned.op.kind == UD_OP_ALL_REDUCE;
+  if (graphs_.stats.enabled && has_all_reduce && comm_ && !comm_->capturable()) {
+    graphs_.stats.enabled = false;
+    graphs_.stats.error = std::string("the ") + comm_->name() + " communicator cannot be recorded in a graph";
+  }
 }
 
 GraphStats Program::graph_stats() {
@@ -224,6 +230,14 @@ void Program::allocate_and_initialise() {
   // Data pointers are fixed from here on; check every op against the backend once, at full size.
   for (PlannedOp &planned : ops_) {
     set_views(planned, dim_max_);
+    if (planned.op.kind == UD_OP_ALL_REDUCE) {
+      // Run by the communicator, not launched on the backend (kernels/ops.h).
+      const ud_op &op = planned.op;
+      if (op.n_src != 0 || op.n_dst != 1 || planned.dst_tensor[0] < 0 ||
+          (op.dst[0].dtype != UD_F32 && op.dst[0].dtype != UD_BF16 && op.dst[0].dtype != UD_F16))
+        throw Error(planned.label + ": takes no src and one f32, bf16 or f16 dst", UD_ERR_UNSUPPORTED);
+      continue;
+    }
     if (!backend_->supports(planned.op)) {
       std::string operands;
       for (int s = 0; s < planned.op.n_src; s++)
@@ -330,10 +344,8 @@ std::vector<int64_t> Program::step_dims(const StepRequest &request) const {
   return values;
 }
 
-StepOutputs Program::step(const StepRequest &request) {
+std::vector<int64_t> Program::check_step(const StepRequest &request, std::vector<const HostArray *> *found_inputs) const {
   const std::vector<int64_t> dims = step_dims(request);
-
-  // Match the inputs to input tensors before touching the device.
   std::vector<const HostArray *> input_data(tensors_.size(), nullptr);
   for (const auto &[name, array] : request.inputs) {
     int found = -1;
@@ -354,6 +366,14 @@ StepOutputs Program::step(const StepRequest &request) {
   }
   for (int t : input_tensors_)
     if (!input_data[t]) throw Error("step: input " + quoted(tensors_[t].decl.name) + " is missing");
+  if (found_inputs) *found_inputs = std::move(input_data);
+  return dims;
+}
+
+StepOutputs Program::step(const StepRequest &request) {
+  // Match the inputs to input tensors before touching the device.
+  std::vector<const HostArray *> input_data;
+  const std::vector<int64_t> dims = check_step(request, &input_data);
 
   StepOutputs outputs;
   outputs.reserve(output_tensors_.size());
@@ -441,8 +461,20 @@ void Program::run_ops(const std::vector<int64_t> &dims, bool graph) {
 void Program::launch_ops(const std::vector<int64_t> &dims) {
   for (PlannedOp &planned : ops_) {
     set_views(planned, dims);
+    if (planned.op.kind == UD_OP_ALL_REDUCE) {
+      run_all_reduce(planned);
+      continue;
+    }
     backend_->launch(planned.op, planned.label);
   }
+}
+
+void Program::run_all_reduce(const PlannedOp &planned) {
+  if (!comm_) return;  // one rank: the sum is the value itself
+  const ud_tensor &data = planned.op.dst[0];
+  int64_t count = 1;
+  for (int i = 0; i < data.ndim; i++) count *= data.ne[i];
+  comm_->all_reduce_sum(data.data, count, static_cast<ud_dtype>(data.dtype), planned.label);
 }
 
 ud_graph *Program::capture_ops(const std::vector<int64_t> &dims) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "communicator.h"
 #include "program_spec.h"
 
 namespace updraft {
@@ -96,17 +97,33 @@ struct GraphCache {
   GraphStats stats;
 };
 
-class Program {
+// What the JS Program object drives: a Program on one device, or one Program per rank of a
+// tensor-parallel group (ShardedProgram, sharded_program.h).
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  virtual StepOutputs step(const StepRequest &request) = 0;
+  virtual MemoryUsage memory_usage() const = 0;
+  virtual GraphStats graph_stats() = 0;
+};
+
+class Program : public Executable {
  public:
   // Validates, allocates and loads. Throws Error with a message naming the tensor/op at fault.
-  Program(std::shared_ptr<Backend> backend, ProgramSpec spec);
+  // `comm` (one rank of a tensor-parallel group) runs the program's all_reduce ops; without it they
+  // are no-ops (kernels/ops.h UD_OP_ALL_REDUCE).
+  Program(std::shared_ptr<Backend> backend, ProgramSpec spec, std::shared_ptr<Communicator> comm = nullptr);
 
   // Runs one step. Throws Error (bad dims, missing/extra/mis-sized inputs, a failed op) and leaves
-  // the program usable.
-  StepOutputs step(const StepRequest &request);
+  // the program usable (a failed collective leaves its group aborted: communicator.h).
+  StepOutputs step(const StepRequest &request) override;
 
-  MemoryUsage memory_usage() const { return usage_; }
-  GraphStats graph_stats();
+  // The checks step() makes before touching the device: the dims' values, and one input of the right
+  // kind and size per input tensor (input_data, when given: per tensor, its array or null). Throws Error.
+  std::vector<int64_t> check_step(const StepRequest &request, std::vector<const HostArray *> *input_data = nullptr) const;
+
+  MemoryUsage memory_usage() const override { return usage_; }
+  GraphStats graph_stats() override;
 
  private:
   // A dim with its symbol resolved to an index into dim_max_ / a step's dim values.
@@ -146,7 +163,11 @@ class Program {
   // Records the step's ops as a graph; ends the capture and throws if anything fails.
   ud_graph *capture_ops(const std::vector<int64_t> &dims);
 
+  // all_reduce through comm_ (a no-op without one).
+  void run_all_reduce(const PlannedOp &planned);
+
   std::shared_ptr<Backend> backend_;
+  std::shared_ptr<Communicator> comm_;  // null: a program of one rank
   std::vector<std::string> dim_names_;
   std::vector<int64_t> dim_max_;
   std::vector<Tensor> tensors_;

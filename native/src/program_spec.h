@@ -31,6 +31,10 @@ struct FileSegment {
   uint64_t offset = 0;       // absolute byte offset in the file
   uint64_t byte_length = 0;
   ud_dtype dtype = UD_F32;   // dtype of the stored data
+  // Strided (a column slice of a row-major matrix, tensor parallelism): `rows` runs of
+  // byte_length / rows bytes, run i starting at offset + i * row_stride. rows == 1: contiguous.
+  uint64_t rows = 1;
+  uint64_t row_stride = 0;
 };
 
 struct WeightInit {

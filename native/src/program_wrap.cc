@@ -10,7 +10,7 @@ namespace {
 
 class StepWorker : public PromiseWorker {
  public:
-  StepWorker(ProgramWrap *wrap, std::shared_ptr<Program> program, StepRequest request, Napi::Promise::Deferred deferred)
+  StepWorker(ProgramWrap *wrap, std::shared_ptr<Executable> program, StepRequest request, Napi::Promise::Deferred deferred)
       : PromiseWorker(wrap->Env(), "updraft.step", deferred),
         wrap_(wrap),
         keep_wrap_alive_(Napi::Persistent(wrap->Value())),
@@ -31,7 +31,7 @@ class StepWorker : public PromiseWorker {
 
   ProgramWrap *wrap_;
   Napi::ObjectReference keep_wrap_alive_;  // no GC of the JS Program while its step is in flight
-  std::shared_ptr<Program> program_;
+  std::shared_ptr<Executable> program_;
   StepRequest request_;
   StepOutputs outputs_;
 };
@@ -46,14 +46,14 @@ Napi::Function ProgramWrap::define_class(Napi::Env env) {
                       InstanceMethod<&ProgramWrap::dispose>("dispose")});
 }
 
-Napi::Object ProgramWrap::create(Napi::Env env, std::shared_ptr<Program> program) {
-  return addon_data(env).program_class.New({Napi::External<std::shared_ptr<Program>>::New(env, &program)});
+Napi::Object ProgramWrap::create(Napi::Env env, std::shared_ptr<Executable> program) {
+  return addon_data(env).program_class.New({Napi::External<std::shared_ptr<Executable>>::New(env, &program)});
 }
 
 ProgramWrap::ProgramWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ProgramWrap>(info) {
   if (info.Length() != 1 || !info[0].IsExternal())
     throw Napi::TypeError::New(info.Env(), "Program cannot be constructed directly; use device.createProgram()");
-  program_ = *info[0].As<Napi::External<std::shared_ptr<Program>>>().Data();
+  program_ = *info[0].As<Napi::External<std::shared_ptr<Executable>>>().Data();
 }
 
 Napi::Value ProgramWrap::step(const Napi::CallbackInfo &info) {

@@ -20,7 +20,7 @@ namespace updraft::js {
 class ProgramWrap : public Napi::ObjectWrap<ProgramWrap> {
  public:
   static Napi::Function define_class(Napi::Env env);
-  static Napi::Object create(Napi::Env env, std::shared_ptr<Program> program);
+  static Napi::Object create(Napi::Env env, std::shared_ptr<Executable> program);
 
   explicit ProgramWrap(const Napi::CallbackInfo &info);
 
@@ -39,7 +39,7 @@ class ProgramWrap : public Napi::ObjectWrap<ProgramWrap> {
   Napi::Value dispose(const Napi::CallbackInfo &info);
   void start_next_step(Napi::Env env);
 
-  std::shared_ptr<Program> program_;  // null once disposed
+  std::shared_ptr<Executable> program_;  // null once disposed (a Program, or a ShardedProgram of several ranks)
   std::deque<PendingStep> pending_;
   bool step_running_ = false;
 };

@@ -105,10 +105,19 @@ void load_file_segments(Backend &backend, void *device_dst, ud_dtype dst_dtype, 
     const int64_t count = static_cast<int64_t>(seg.byte_length / elem_size);
     if (row_elems > 0 && count % row_elems != 0)
       throw Error(where + ": " + std::to_string(count) + " elements are not whole rows of " + std::to_string(row_elems));
+    if (seg.rows == 0 || seg.byte_length % (seg.rows * elem_size) != 0)
+      throw Error(where + ": byteLength " + std::to_string(seg.byte_length) + " is not " + std::to_string(seg.rows) +
+                  " runs of whole " + dtype_name(seg.dtype) + " elements");
+    const uint64_t run_bytes = seg.byte_length / seg.rows;
+    if (seg.rows > 1 && seg.row_stride < run_bytes)
+      throw Error(where + ": rowStride " + std::to_string(seg.row_stride) + " is shorter than a run (" +
+                  std::to_string(run_bytes) + " bytes)");
+    // The last byte read: the end of the last run.
+    const uint64_t span = seg.rows > 1 ? (seg.rows - 1) * seg.row_stride + run_bytes : seg.byte_length;
     File file(seg.path, where);
     const uint64_t file_size = file.size(where);
-    if (seg.offset > file_size || seg.byte_length > file_size - seg.offset)
-      throw Error(where + ": bytes [" + std::to_string(seg.offset) + ", " + std::to_string(seg.offset + seg.byte_length) +
+    if (seg.offset > file_size || span > file_size - seg.offset)
+      throw Error(where + ": bytes [" + std::to_string(seg.offset) + ", " + std::to_string(seg.offset + span) +
                       ") lie beyond the file's " + std::to_string(file_size) + " bytes",
                   UD_ERR_IO);
     total += count;
@@ -116,31 +125,47 @@ void load_file_segments(Backend &backend, void *device_dst, ud_dtype dst_dtype, 
   if (total != numel)
     throw Error(what + ": segments hold " + std::to_string(total) + " elements, the tensor has " + std::to_string(numel));
 
+  // Runs of elements (a contiguous segment is one run; a strided one, one per row) are read into the
+  // staging buffer back to back and uploaded whenever it is full, so many short runs cost few copies.
   const size_t dst_size = ud_dtype_size(dst_dtype);
-  HostStaging staging(backend, static_cast<size_t>(std::min(numel, kChunkElements)) * dst_size);
+  const int64_t staging_elements = std::min(numel, kChunkElements);
+  HostStaging staging(backend, static_cast<size_t>(staging_elements) * dst_size);
+  char *const staged = static_cast<char *>(staging.data());
   std::vector<char> raw;  // file bytes before conversion, when the dtypes differ
-  int64_t written = 0;
+  int64_t uploaded = 0, filled = 0;
+  const auto flush = [&]() {
+    if (filled == 0) return;
+    backend.upload(static_cast<char *>(device_dst) + uploaded * dst_size, staged, static_cast<size_t>(filled) * dst_size);
+    backend.synchronize();  // the staging buffer is refilled next
+    uploaded += filled;
+    filled = 0;
+  };
   for (size_t i = 0; i < segments.size(); i++) {
     const FileSegment &seg = segments[i];
     const std::string where = what + " segment " + std::to_string(i) + " (" + seg.path + ")";
     File file(seg.path, where);
     const size_t src_size = ud_dtype_size(seg.dtype);
-    const int64_t count = static_cast<int64_t>(seg.byte_length / src_size);
-    for (int64_t start = 0; start < count; start += kChunkElements) {
-      const int64_t n = std::min(kChunkElements, count - start);
-      const uint64_t offset = seg.offset + static_cast<uint64_t>(start) * src_size;
-      if (seg.dtype == dst_dtype) {
-        file.read_at(staging.data(), static_cast<size_t>(n) * src_size, offset, where);
-      } else {
-        raw.resize(static_cast<size_t>(n) * src_size);
-        file.read_at(raw.data(), raw.size(), offset, where);
-        convert_on_host(raw.data(), seg.dtype, staging.data(), dst_dtype, n);
+    const int64_t run_elements = static_cast<int64_t>(seg.byte_length / seg.rows / src_size);
+    for (uint64_t row = 0; row < seg.rows; row++) {
+      const uint64_t run_offset = seg.offset + row * seg.row_stride;
+      for (int64_t start = 0; start < run_elements;) {
+        if (filled == staging_elements) flush();
+        const int64_t n = std::min(staging_elements - filled, run_elements - start);
+        const uint64_t offset = run_offset + static_cast<uint64_t>(start) * src_size;
+        char *dst = staged + filled * dst_size;
+        if (seg.dtype == dst_dtype) {
+          file.read_at(dst, static_cast<size_t>(n) * src_size, offset, where);
+        } else {
+          raw.resize(static_cast<size_t>(n) * src_size);
+          file.read_at(raw.data(), raw.size(), offset, where);
+          convert_on_host(raw.data(), seg.dtype, dst, dst_dtype, n);
+        }
+        filled += n;
+        start += n;
       }
-      backend.upload(static_cast<char *>(device_dst) + written * dst_size, staging.data(), static_cast<size_t>(n) * dst_size);
-      backend.synchronize();  // the staging buffer is reused by the next chunk
-      written += n;
     }
   }
+  flush();
 }
 
 }  // namespace updraft

@@ -21,7 +21,7 @@ bool host_convertible(ud_dtype from, ud_dtype to);
 // Converts n elements; the dtypes must be host_convertible.
 void convert_on_host(const void *src, ud_dtype src_dtype, void *dst, ud_dtype dst_dtype, int64_t n);
 
-// Reads `segments` in order into device_dst ([numel] of dst_dtype). Each segment must hold whole
+// Reads `segments` in order (a strided one run by run) into device_dst ([numel] of dst_dtype). Each segment must hold whole
 // rows of `row_elems` elements and together exactly `numel` elements. `what` prefixes errors.
 void load_file_segments(Backend &backend, void *device_dst, ud_dtype dst_dtype, int64_t numel, int64_t row_elems,
                         const std::vector<FileSegment> &segments, const std::string &what);

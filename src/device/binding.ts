@@ -82,11 +82,37 @@ export interface NativeDevice {
   close(): void;
 }
 
+export interface NativeDeviceGroupOptions {
+  /** Ranks: one backend instance each. */
+  size: number;
+  /** Rank r's device; default r. */
+  deviceIndices?: number[];
+  /** CPU worker threads of each rank; 0 or absent = hardware concurrency. */
+  numThreads?: number;
+  /** 'auto' (default): the backend's own collectives (cuda: NCCL), else the host communicator. */
+  communicator?: 'auto' | 'host';
+}
+
+/** The ranks of a tensor-parallel group, one backend instance each. */
+export interface NativeDeviceGroup {
+  /** Each rank's device, rank 0 first. */
+  info(): NativeDeviceInfo[];
+  /**
+   * One spec per rank (its shard of the weights); one Program whose step runs every rank and
+   * returns rank 0's outputs. Opens the group's communicators (NCCL on cuda) first.
+   */
+  createProgram(specs: ProgramSpec[]): Promise<NativeProgram>;
+  /** Idempotent. Programs already created keep working until disposed. */
+  close(): void;
+}
+
 export interface NativeAddon {
   /** Backends compiled into this build, cpu first. */
   listBackends(): string[];
   /** Throws (error.code "UD_ERR_UNAVAILABLE") when the backend is not compiled in or has no device. */
   openDevice(name: string, options?: NativeDeviceOptions): NativeDevice;
+  /** Opens `size` instances of the backend (device 0..size-1); throws naming the rank that fails. */
+  openDeviceGroup(name: string, options: NativeDeviceGroupOptions): NativeDeviceGroup;
 }
 
 /** Where cmake-js puts the addon, relative to the repository root. */

@@ -4,11 +4,12 @@
  * them is answered by `info()`.
  */
 import { loadNativeAddon } from './binding.ts';
-import type { MemoryUsage, NativeDeviceInfo, NativeDeviceOptions } from './binding.ts';
+import type { MemoryUsage, NativeDeviceGroupOptions, NativeDeviceInfo, NativeDeviceOptions } from './binding.ts';
 import type { ProgramSpec, StepRequest, StepResult } from './program.ts';
 
 export type DeviceInfo = NativeDeviceInfo;
 export type DeviceOptions = NativeDeviceOptions;
+export type DeviceGroupOptions = NativeDeviceGroupOptions;
 export type { MemoryUsage };
 
 /** A model step made real on a device. */
@@ -27,6 +28,28 @@ export interface Device {
   createProgram(spec: ProgramSpec): Promise<Program>;
   /** Idempotent. Programs already created keep working until disposed. */
   close(): void;
+}
+
+/**
+ * Tensor parallelism: one backend instance per rank (GPU r for rank r), programs built from one spec
+ * per rank. A step of its program is still one asynchronous native call; it returns rank 0's outputs.
+ */
+export interface DeviceGroup {
+  readonly size: number;
+  /** Each rank's device, rank 0 first. */
+  info(): DeviceInfo[];
+  createProgram(specs: ProgramSpec[]): Promise<Program>;
+  close(): void;
+}
+
+export function openDeviceGroup(name: string, options: DeviceGroupOptions): DeviceGroup {
+  const group = loadNativeAddon().openDeviceGroup(name, options);
+  return {
+    size: options.size,
+    info: () => group.info(),
+    createProgram: (specs) => group.createProgram(specs),
+    close: () => group.close(),
+  };
 }
 
 /** Every backend the project knows of, in preference order after cpu. */

@@ -34,6 +34,12 @@ export interface FileSegment {
   byteLength: number;
   /** dtype of the stored data; the loader converts to the tensor's dtype. */
   dtype: DType;
+  /**
+   * Strided (a column slice of a row-major matrix, for tensor parallelism): `rows` runs of
+   * byteLength / rows bytes, run i starting at offset + i * rowStride. Absent: one contiguous run.
+   */
+  rows?: number;
+  rowStride?: number;
 }
 
 export type WeightInit =
@@ -64,7 +70,9 @@ export type OpKind =
   | 'sample'
   | 'fill_random'
   | 'select_tokens'
-  | 'process_logits';
+  | 'process_logits'
+  /** Tensor parallelism: in place sum over the ranks (no-op in a program of one rank). */
+  | 'all_reduce';
 
 export interface OpNode {
   op: OpKind;

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { loadNativeAddon, type NativeDevice } from '../../src/device/binding.ts';
 import { describeEachBackend } from './backends.ts';
+import { defineAllReduceTests } from './conformance/all-reduce.ts';
 import { defineAttentionTests } from './conformance/attention.ts';
 import { defineElementwiseTests } from './conformance/elementwise.ts';
 import { defineErrorTests } from './conformance/errors.ts';
@@ -38,5 +39,6 @@ describeEachBackend('op conformance', (backend) => {
   defineFillRandomTests(getDevice);
   defineSelectTokensTests(getDevice);
   defineProcessLogitsTests(getDevice);
+  defineAllReduceTests(backend, getDevice);
   defineErrorTests(getDevice);
 });

@@ -380,3 +380,10 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_bac
   out->ctx = reinterpret_cast<ud_backend *>(s);
   return UD_OK;
 }
+
+extern "C" ud_status ud_cuda_backend_stream(ud_backend *b, int *device, void **stream) {
+  if (!b) return UD_ERR_INVALID_ARGUMENT;
+  *device = updraft::cuda::self(b)->device;
+  *stream = updraft::cuda::self(b)->stream;
+  return UD_OK;
+}

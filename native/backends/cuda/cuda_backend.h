@@ -13,6 +13,14 @@ extern "C" {
 // build has no kernels for.
 ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_backend_handle *out, char *error, size_t error_len);
 
+// For the NCCL communicator (nccl_comm.cc), not part of the device ABI: the GPU and the stream of a
+// cuda backend instance. UD_ERR_INVALID_ARGUMENT for a null instance.
+ud_status ud_cuda_backend_stream(ud_backend *b, int *device, void **stream);
+
+// The CUDA backend's collectives (device_abi.h ud_comm_factory), registered in native/src/registry.cc.
+ud_status ud_nccl_comms_open(const ud_backend_handle *ranks, int32_t world, ud_comm_handle *out, char *error,
+                             size_t error_len);
+
 #ifdef __cplusplus
 }
 #endif

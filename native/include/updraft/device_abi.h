@@ -6,7 +6,8 @@
  * folder may ask which backend it is talking to: capability questions go through `supports_op`
  * and `ud_device_info`.
  *
- * Threading: a backend instance is used by one thread at a time (the executor serialises steps).
+ * Threading: a backend instance is used by one thread at a time (the executor serialises steps; with
+ * tensor parallelism each rank has its own instance, driven by its own thread).
  * Errors: every entry returns a ud_status; `last_error` explains the most recent failure.
  */
 #ifndef UPDRAFT_DEVICE_ABI_H
@@ -92,15 +93,66 @@ typedef struct ud_backend_handle ud_backend_handle;
 typedef ud_status (*ud_backend_factory)(const ud_backend_options *opts, ud_backend_handle *out,
                                         char *error, size_t error_len);
 
+/*
+ * Collectives for tensor parallelism: one communicator per rank, each bound to that rank's backend
+ * instance (its device and its stream). The executor runs UD_OP_ALL_REDUCE through it (kernels/ops.h).
+ *
+ * Threading: rank r's communicator is used by the thread that drives rank r's backend; the ranks of
+ * a group call all_reduce_sum concurrently, in the same order, with the same count and dtype.
+ * Errors: entries return a ud_status; `last_error` explains the most recent failure of that rank.
+ */
+typedef struct ud_comm ud_comm; /* opaque, owned by the communicator's implementation */
+
+typedef struct ud_comm_iface {
+  const char *name;    /* "host", "nccl", "hccl" */
+  int32_t capturable;  /* 1 when all_reduce_sum may be recorded between graph_begin and graph_end */
+
+  /* In place: `data` holds `count` elements of `dtype` (UD_F32, UD_BF16 or UD_F16) on this rank's
+   * device. Afterwards every rank's buffer holds the elementwise sum over all ranks, the same values
+   * on every rank. Ordered on the rank's stream after everything launched before it; work launched
+   * after it sees the sum. */
+  ud_status (*all_reduce_sum)(ud_comm *c, void *data, int64_t count, int32_t dtype);
+  /* Makes every pending and later collective of the whole group fail instead of waiting for a rank
+   * that will never arrive (another rank's step failed). The group is unusable afterwards. */
+  void (*abort)(ud_comm *c);
+  const char *(*last_error)(ud_comm *c);
+  void (*destroy)(ud_comm *c);
+} ud_comm_iface;
+
+struct ud_comm_handle {
+  const ud_comm_iface *iface;
+  ud_comm *ctx;
+};
+typedef struct ud_comm_handle ud_comm_handle;
+
+/* Opens the communicators of one group together: `ranks[r]` is rank r's backend instance (all of
+ * one backend, each on its own device where the implementation needs that), `out[r]` its
+ * communicator. All or nothing: on failure nothing is left open. */
+typedef ud_status (*ud_comm_factory)(const ud_backend_handle *ranks, int32_t world, ud_comm_handle *out,
+                                     char *error, size_t error_len);
+
 typedef struct ud_backend_entry {
   const char *name;
   ud_backend_factory open;
+  /* OPTIONAL the backend's own collectives (cuda: NCCL; ascend: HCCL, not implemented yet).
+   * NULL: the host communicator (ud_host_comms_open), which works on every backend. */
+  ud_comm_factory open_comms;
 } ud_backend_entry;
+
+/* The host communicator: each rank downloads its buffer (synchronising its stream), the ranks meet
+ * at a barrier, every element is summed in f32 in rank order 0, 1, ..., world-1 (so results are
+ * deterministic and the same on every rank), rounded once to the dtype and uploaded back. Correct on
+ * any backend; fast only where device memory is host memory (cpu). Defined in native/src/host_comm.cc. */
+ud_status ud_host_comms_open(const ud_backend_handle *ranks, int32_t world, ud_comm_handle *out, char *error,
+                             size_t error_len);
 
 /* The compiled-in backends (cpu always first). Defined in native/src/registry.cc. */
 const ud_backend_entry *ud_backends(int32_t *count);
 ud_status ud_backend_open(const char *name, const ud_backend_options *opts, ud_backend_handle *out,
                           char *error, size_t error_len);
+/* The group's communicators over backend `name`: its entry's open_comms, else the host communicator. */
+ud_status ud_comms_open(const char *name, const ud_backend_handle *ranks, int32_t world, ud_comm_handle *out,
+                        char *error, size_t error_len);
 
 #ifdef __cplusplus
 }
