@@ -7,6 +7,11 @@
  *
  * Activations are a handful of scratch tensors reused by every layer. Only the rows that are sampled
  * (one per sequence, `logits_indices`) go through the final norm and lm_head.
+ *
+ * With tensor parallelism (`tensorParallel`, src/model/tensor-parallel.ts) this builds rank r's
+ * program: its heads and its slice of the MLP, and an all_reduce after o_proj and after down_proj
+ * (the row-parallel matmuls, whose outputs are partial sums); everything else as above, replicated.
+ * A single rank's program is exactly the unsharded one.
  * Operand order and shapes follow kernels/ops.h; input/output names follow src/model/step-io.ts.
  */
 import type { DType, Dim, ProgramSpec } from '../src/device/program.ts';
@@ -15,6 +20,8 @@ import type { DecoderConfig } from '../src/model/hf-config.ts';
 import type { ModelArchitecture } from '../src/model/registry.ts';
 import { computeRope } from '../src/model/rope.ts';
 import { DIM, INPUT, logitsProcessingLimits, OUTPUT, STATE } from '../src/model/step-io.ts';
+import { shardPlan, SINGLE_RANK } from '../src/model/tensor-parallel.ts';
+import type { ShardPlan, TensorParallelRank } from '../src/model/tensor-parallel.ts';
 import type { WeightSource } from '../src/model/weights.ts';
 import { ProgramBuilder } from './program-builder.ts';
 import type { WeightDtypeOption } from './program-builder.ts';
@@ -45,8 +52,11 @@ export interface DecoderBuildOptions {
   computeDtype: DType;
   /** 'auto' keeps the checkpoint's dtype (for dummy weights: config.json's dtype, else computeDtype). */
   weightDtype: WeightDtypeOption;
+  /** KV cache of this rank: its own KV heads only. */
   kv: KvCacheOptions;
   limits: ProgramLimits;
+  /** Which rank of how many this program is for (default: one rank, the whole model). */
+  tensorParallel?: TensorParallelRank;
 }
 
 export const DUMMY_WEIGHT_STD = 0.02;
@@ -81,9 +91,10 @@ export const LLAMA_WEIGHT_NAMES = {
 /** Scratch activations shared by all layers. */
 export const LLAMA_ACTIVATIONS = {
   resolvedIds: 'resolved_ids', // [numTokens] i32 — input_ids with the previous step's samples filled in
-  hidden: 'hidden', // [numTokens, hidden] — embedding, o_proj and down_proj outputs
+  hidden: 'hidden', // [numTokens, hidden] — embedding, o_proj and down_proj outputs (summed over the ranks)
   residual: 'residual', // [numTokens, hidden] — running residual stream
   normed: 'normed', // [numTokens, hidden] — rmsnorm outputs
+  // Per rank under tensor parallelism: numHeads, numKvHeads and intermediate are the rank's (ShardPlan).
   qkv: 'qkv', // [numTokens, (numHeads + 2 numKvHeads) headDim]
   q: 'q', // [numTokens, numHeads, headDim] — rotated queries
   attnOut: 'attn_out', // [numTokens, numHeads headDim]
@@ -98,7 +109,9 @@ export const LLAMA_ACTIVATIONS = {
 
 export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOptions): ProgramSpec {
   validateOptions(opts);
-  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: D, intermediateSize: I, vocabSize: V } = cfg;
+  const plan = shardPlan(cfg, opts.tensorParallel ?? SINGLE_RANK);
+  const { hiddenSize: H, headDim: D, vocabSize: V } = cfg;
+  const { numHeads: nH, numKvHeads: nKV, intermediateSize: I } = plan;
   const act = opts.computeDtype;
   const processing = logitsProcessingLimits(V, opts.limits.maxBlocksPerSeq * opts.kv.blockSize);
   const b = new ProgramBuilder(
@@ -155,7 +168,7 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
   b.tensor(A.extraIds, 'i32', [DIM.numProcessedSeqs], 'activation');
   b.op('select_tokens', [INPUT.penaltyExtraIds, INPUT.penaltyExtraSources, STATE.previousSampledIds], [A.extraIds]);
   b.op('embedding', [embed, A.resolvedIds], [A.hidden]);
-  for (let i = 0; i < cfg.numLayers; i++) addLayer(b, cfg, opts, i, { invFreq, rotaryDim: rope.rotaryDim });
+  for (let i = 0; i < cfg.numLayers; i++) addLayer(b, cfg, plan, opts, i, { invFreq, rotaryDim: rope.rotaryDim });
 
   b.op('gather_rows', [A.hidden, INPUT.logitsIndices], [A.lastHidden]);
   b.op('gather_rows', [A.residual, INPUT.logitsIndices], [A.lastResidual]);
@@ -185,11 +198,22 @@ export function buildDecoderProgram(cfg: DecoderConfig, opts: DecoderBuildOption
 function addLayer(
   b: ProgramBuilder,
   cfg: DecoderConfig,
+  plan: ShardPlan,
   opts: DecoderBuildOptions,
   i: number,
   rope: { invFreq: string; rotaryDim: number },
 ): void {
-  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: D, intermediateSize: I } = cfg;
+  const { hiddenSize: H, headDim: D } = cfg;
+  const { numHeads: nH, numKvHeads: nKV, intermediateSize: I } = plan;
+  const sharded = plan.size > 1;
+  // Checkpoint shapes are the whole model's; with one rank no slice is taken, so the spec is the unsharded one.
+  const fullQ = cfg.numHeads * D;
+  const fullKv = cfg.numKvHeads * D;
+  const fullI = cfg.intermediateSize;
+  const rows = (start: number, count: number) => (sharded ? { dim: 0 as const, start, count } : undefined);
+  const columns = (start: number, count: number) => (sharded ? { dim: 1 as const, start, count } : undefined);
+  // Row-parallel biases are added once, by rank 0, not once per rank into the sum.
+  const rowParallelBias = plan.rank === 0;
   const A = LLAMA_ACTIVATIONS;
   const n = LLAMA_WEIGHT_NAMES.layer(i);
   const eps = cfg.rmsNormEps;
@@ -202,11 +226,13 @@ function addLayer(
     b.op('rmsnorm', [A.hidden, A.residual, inputNorm], [A.normed, A.residual], { eps, add_residual: 1 });
   }
 
-  // One matmul for q, k and v: their weights stacked along dim 0 in that order (rope_kv_write's layout).
-  const qkvShapes = [[nH * D, H], [nKV * D, H], [nKV * D, H]];
-  const qkvW = b.weight(`${n.qkv}.weight`, [(nH + 2 * nKV) * D, H], [`${n.q}.weight`, `${n.k}.weight`, `${n.v}.weight`], qkvShapes);
+  // One matmul for q, k and v: their weights stacked along dim 0 in that order (rope_kv_write's layout);
+  // a rank stacks its own q heads, then its k heads, then its v heads.
+  const qkvShapes = [[fullQ, H], [fullKv, H], [fullKv, H]];
+  const qkvSlices = [rows(plan.qHeadStart * D, nH * D), rows(plan.kvHeadStart * D, nKV * D), rows(plan.kvHeadStart * D, nKV * D)];
+  const qkvW = b.weight(`${n.qkv}.weight`, [(nH + 2 * nKV) * D, H], [`${n.q}.weight`, `${n.k}.weight`, `${n.v}.weight`], qkvShapes, qkvSlices);
   const qkvB = cfg.attentionBias
-    ? b.weight(`${n.qkv}.bias`, [(nH + 2 * nKV) * D], [`${n.q}.bias`, `${n.k}.bias`, `${n.v}.bias`], qkvShapes.map(([rows]) => [rows!]))
+    ? b.weight(`${n.qkv}.bias`, [(nH + 2 * nKV) * D], [`${n.q}.bias`, `${n.k}.bias`, `${n.v}.bias`], qkvShapes.map(([r]) => [r!]), qkvSlices)
     : null;
   b.op('matmul', [A.normed, qkvW, qkvB], [A.qkv]);
 
@@ -225,21 +251,27 @@ function addLayer(
     [A.attnOut],
     { scale: 1 / Math.sqrt(D), num_heads: nH, num_kv_heads: nKV, head_dim: D, block_size: opts.kv.blockSize },
   );
-  const oW = b.weight(`${n.o}.weight`, [H, nH * D], [`${n.o}.weight`], [[H, nH * D]]);
-  const oB = cfg.oProjBias ? b.weight(`${n.o}.bias`, [H], [`${n.o}.bias`], [[H]]) : null;
+  const oW = b.weight(`${n.o}.weight`, [H, nH * D], [`${n.o}.weight`], [[H, fullQ]], [columns(plan.qHeadStart * D, nH * D)]);
+  const oB = cfg.oProjBias && rowParallelBias ? b.weight(`${n.o}.bias`, [H], [`${n.o}.bias`], [[H]]) : null;
   b.op('matmul', [A.attnOut, oW, oB], [A.hidden]);
+  if (sharded) b.op('all_reduce', [], [A.hidden]);
 
   const postNorm = b.weight(n.postAttentionNorm, [H], [n.postAttentionNorm], [[H]]);
   b.op('rmsnorm', [A.hidden, A.residual, postNorm], [A.normed, A.residual], { eps, add_residual: 1 });
 
   // gate then up, stacked along dim 0: silu_mul reads gate from the first half of each row.
-  const gateUpW = b.weight(`${n.gateUp}.weight`, [2 * I, H], [`${n.gate}.weight`, `${n.up}.weight`], [[I, H], [I, H]]);
-  const gateUpB = cfg.mlpBias ? b.weight(`${n.gateUp}.bias`, [2 * I], [`${n.gate}.bias`, `${n.up}.bias`], [[I], [I]]) : null;
+  // A rank stacks its slice of gate, then the same slice of up.
+  const mlpSlice = rows(plan.intermediateStart, I);
+  const gateUpW = b.weight(`${n.gateUp}.weight`, [2 * I, H], [`${n.gate}.weight`, `${n.up}.weight`], [[fullI, H], [fullI, H]], [mlpSlice, mlpSlice]);
+  const gateUpB = cfg.mlpBias
+    ? b.weight(`${n.gateUp}.bias`, [2 * I], [`${n.gate}.bias`, `${n.up}.bias`], [[fullI], [fullI]], [mlpSlice, mlpSlice])
+    : null;
   b.op('matmul', [A.normed, gateUpW, gateUpB], [A.gateUp]);
   b.op('silu_mul', [A.gateUp], [A.mlpAct]);
-  const downW = b.weight(`${n.down}.weight`, [H, I], [`${n.down}.weight`], [[H, I]]);
-  const downB = cfg.mlpBias ? b.weight(`${n.down}.bias`, [H], [`${n.down}.bias`], [[H]]) : null;
+  const downW = b.weight(`${n.down}.weight`, [H, I], [`${n.down}.weight`], [[H, fullI]], [columns(plan.intermediateStart, I)]);
+  const downB = cfg.mlpBias && rowParallelBias ? b.weight(`${n.down}.bias`, [H], [`${n.down}.bias`], [[H]]) : null;
   b.op('matmul', [A.mlpAct, downW, downB], [A.hidden]);
+  if (sharded) b.op('all_reduce', [], [A.hidden]);
 }
 
 function declareStepInputs(b: ProgramBuilder): void {

@@ -3,6 +3,8 @@
  * checkpoint tensors (or dummy random values) into weight declarations with the dtype the caller asked for.
  */
 import type { DType, Dim, FileSegment, OpKind, OpNode, ProgramSpec, TensorDecl } from '../src/device/program.ts';
+import { sliceSegment } from '../src/model/tensor-parallel.ts';
+import type { PartSlice } from '../src/model/tensor-parallel.ts';
 import type { WeightSource } from '../src/model/weights.ts';
 
 export type WeightDtypeOption = DType | 'auto';
@@ -53,8 +55,10 @@ export class ProgramBuilder {
   /**
    * Declares weight `name` of `shape`, made of checkpoint tensors `parts` concatenated along dim 0
    * (one part: a plain copy). Each part's checkpoint shape is checked against `partShapes`.
+   * `slices[i]`, when given, takes only those rows or columns of part i (a tensor-parallel shard;
+   * `shape` is then the sharded shape). Dummy weights ignore it: random values of `shape`.
    */
-  weight(name: string, shape: number[], parts: string[], partShapes: number[][]): string {
+  weight(name: string, shape: number[], parts: string[], partShapes: number[][], slices?: (PartSlice | undefined)[]): string {
     const source = this.weights.source;
     if (source === 'dummy') {
       const seed = this.weights.seed + this.numRandomWeights++;
@@ -69,7 +73,8 @@ export class ProgramBuilder {
           `${source.dir}: tensor "${part}" has shape [${entry.shape.join(', ')}], but config.json implies [${expected.join(', ')}]`,
         );
       }
-      return entry.segment;
+      const slice = slices?.[i];
+      return slice ? sliceSegment(entry.segment, expected, slice) : entry.segment;
     });
     const dtype = this.weights.dtype === 'auto' ? commonDtype(segments.map((s) => s.dtype)) : this.weights.dtype;
     return this.declare({ name, dtype, shape, role: 'weight', init: { kind: 'file', segments } });

@@ -26,6 +26,8 @@ export interface ServeConfig {
   /** Fraction of device memory to use for weights + KV cache (GPUs). */
   gpuMemoryUtilization: number;
   numThreads: number;
+  /** Ranks of tensor parallelism: one device (GPU) per rank, weights sharded across them. */
+  tensorParallelSize: number;
   dtype: DTypeOption;
   loadFormat: LoadFormat;
   chatTemplate: string | null;
@@ -98,6 +100,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'kvCacheMemoryBytes', flag: 'kv-cache-memory', type: 'bytes', help: 'KV cache size, e.g. 2GiB (default: gpu-memory-utilization x device memory - weights and scratch, capped at max-num-seqs full contexts)' },
   { key: 'gpuMemoryUtilization', flag: 'gpu-memory-utilization', type: 'number', help: 'Fraction of device memory (host RAM for cpu) for weights, scratch and KV cache' },
   { key: 'numThreads', flag: 'num-threads', type: 'int', help: 'CPU backend threads (0 = all cores)' },
+  { key: 'tensorParallelSize', flag: 'tensor-parallel-size', type: 'int', help: 'Shard the model over N devices of this machine (devices 0..N-1), all-reduce through NCCL on cuda; N must divide the attention heads and the MLP size' },
   { key: 'dtype', flag: 'dtype', type: 'string', choices: ['auto', 'float32', 'bfloat16', 'float16'], help: "Weight dtype (auto: CPU keeps the checkpoint's, GPUs use bfloat16)" },
   { key: 'loadFormat', flag: 'load-format', type: 'string', choices: ['auto', 'dummy'], help: 'dummy = random weights from config.json alone (benchmarks)' },
   { key: 'chatTemplate', flag: 'chat-template', type: 'string', help: "Chat template file or inline Jinja, overriding the model's" },
@@ -138,6 +141,7 @@ export function defaultServeConfig(): ServeConfig {
     kvCacheMemoryBytes: null,
     gpuMemoryUtilization: 0.9,
     numThreads: 0,
+    tensorParallelSize: 1,
     dtype: 'auto',
     loadFormat: 'auto',
     chatTemplate: null,
@@ -198,6 +202,7 @@ export function validateServeConfig(config: ServeConfig): void {
     throw new ConfigError('--gpu-memory-utilization must be in (0, 1]');
   }
   if (config.numThreads < 0) throw new ConfigError('--num-threads must be >= 0');
+  if (!(config.tensorParallelSize >= 1)) throw new ConfigError('--tensor-parallel-size must be >= 1');
   if (!(config.shutdownTimeout >= 0)) throw new ConfigError('--shutdown-timeout must be >= 0');
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {

@@ -44,6 +44,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     revision: config.revision,
     device: config.device,
     numThreads: config.numThreads,
+    tensorParallelSize: config.tensorParallelSize,
     dtype: config.dtype,
     loadFormat: config.loadFormat,
     maxModelLen: config.maxModelLen,

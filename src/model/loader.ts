@@ -2,8 +2,7 @@
  * From a model argument to a program on a device: resolve (local folder or Hub), read config and
  * tokenizer, size the KV cache from the memory budget, build the architecture's program and load it.
  */
-import { openDevice } from '../device/device.ts';
-import type { Device, DeviceInfo, Program } from '../device/device.ts';
+import type { DeviceInfo, Program } from '../device/device.ts';
 import type { DType, ProgramSpec } from '../device/program.ts';
 import { ConfigError } from '../config.ts';
 import type { DTypeOption, LoadFormat } from '../config.ts';
@@ -15,8 +14,11 @@ import { resolveModel } from './hub.ts';
 import type { ResolvedModel } from './hub.ts';
 import { kvBytesPerBlock, programMemory, formatBytes } from './memory.ts';
 import type { ProgramMemory } from './memory.ts';
+import { openModelTarget } from './model-target.ts';
+import type { ModelTarget } from './model-target.ts';
 import { buildModelProgram } from './registry.ts';
 import type { DecoderBuildOptions } from './registry.ts';
+import { shardPlan, validateTensorParallel } from './tensor-parallel.ts';
 import type { RunnerLimits } from './runner.ts';
 import { openWeights } from './weights.ts';
 import type { ProgressReporter } from './progress.ts';
@@ -27,6 +29,8 @@ export interface LoadModelOptions {
   revision?: string;
   device: string;
   numThreads?: number;
+  /** --tensor-parallel-size: ranks, one device each (default 1). */
+  tensorParallelSize?: number;
   dtype?: DTypeOption;
   loadFormat?: LoadFormat;
   maxModelLen?: number | null;
@@ -45,7 +49,9 @@ export interface LoadedModel {
   resolved: ResolvedModel;
   config: DecoderConfig;
   tokenizer: TextTokenizer;
-  device: Device;
+  /** The device, or the devices of the tensor-parallel ranks. */
+  device: ModelTarget;
+  /** Rank 0's device. */
   deviceInfo: DeviceInfo;
   program: Program;
   maxModelLen: number;
@@ -53,6 +59,7 @@ export interface LoadedModel {
   numKvBlocks: number;
   blockSize: number;
   limits: RunnerLimits;
+  /** One rank's memory (every rank holds about the same). */
   memory: ProgramMemory;
   /** Frees the program and the device. */
   close(): void;
@@ -74,9 +81,11 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     throw new ConfigError(`--max-model-len ${maxModelLen} exceeds what the model supports (${config.maxModelLen})`);
   }
 
-  const device = openDevice(opts.device, { numThreads: opts.numThreads ?? 0 });
+  const ranks = opts.tensorParallelSize ?? 1;
+  validateTensorParallel(config, ranks);
+  const device = openModelTarget(opts.device, ranks, opts.numThreads ?? 0);
   try {
-    const deviceInfo = device.info();
+    const deviceInfo = device.info;
     const computeDtype = deviceInfo.preferredDtype;
     const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
     const blockSize = opts.blockSize ?? deviceInfo.defaultBlockSize;
@@ -88,20 +97,26 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
       maxTopLogprobs: MAX_TOP_LOGPROBS,
     };
     const weights = opts.loadFormat === 'dummy' ? ('dummy' as const) : await openWeights(resolved.dir);
-    const build = (numBlocks: number): ProgramSpec => {
-      const buildOptions: DecoderBuildOptions = {
-        weights,
-        computeDtype,
-        weightDtype,
-        kv: { numBlocks, blockSize, dtype: computeDtype },
-        limits,
-      };
-      return buildModelProgram(config, buildOptions);
-    };
+    // One spec per rank (one rank: the unsharded program). Every rank has the same KV blocks, of its own heads.
+    const build = (numBlocks: number): ProgramSpec[] =>
+      Array.from({ length: ranks }, (_, rank) => {
+        const buildOptions: DecoderBuildOptions = {
+          weights,
+          computeDtype,
+          weightDtype,
+          kv: { numBlocks, blockSize, dtype: computeDtype },
+          limits,
+          ...(ranks > 1 ? { tensorParallel: { rank, size: ranks } } : {}),
+        };
+        return buildModelProgram(config, buildOptions);
+      });
+    // Per device: the largest rank (rank 0 holds the row-parallel biases).
+    const perDevice = (specs: ProgramSpec[]): ProgramMemory =>
+      specs.map(programMemory).reduce((largest, m) => (m.total > largest.total ? m : largest));
 
     // Size the KV cache: what the budget holds, capped at max-num-seqs full contexts (more would only
     // feed the prefix cache of a tiny model), and at least one full context.
-    const staticBytes = programMemory(build(1)).total;
+    const staticBytes = perDevice(build(1)).total;
     const deviceBudget = deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9);
     if (deviceInfo.totalMemory > 0 && staticBytes > deviceBudget) {
       // Before anything is allocated: the weights and activations alone do not fit.
@@ -111,7 +126,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
           'use a smaller model or dtype, or a lower --max-num-batched-tokens',
       );
     }
-    const bytesPerBlock = kvBytesPerBlock(config, blockSize, computeDtype);
+    const bytesPerBlock = kvBytesPerBlock({ ...config, numKvHeads: shardPlan(config, { rank: 0, size: ranks }).numKvHeads }, blockSize, computeDtype);
     const budget =
       opts.kvCacheMemoryBytes ??
       deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9) - staticBytes;
@@ -124,8 +139,10 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
       );
     }
     const numKvBlocks = numUsableBlocks + 1; // + the null block
-    const spec = build(numKvBlocks);
-    const program = await createProgramWithProgress(device, spec, `${config.architecture} (${formatBytes(programMemory(spec).weight)} of weights) on ${deviceInfo.name}`, log, opts.progress);
+    const specs = build(numKvBlocks);
+    const memory = perDevice(specs);
+    const where = ranks > 1 ? `${ranks} x ${deviceInfo.name} (tensor parallel)` : deviceInfo.name;
+    const program = await createProgramWithProgress(device, specs, `${config.architecture} (${formatBytes(memory.weight)} of weights${ranks > 1 ? ' per rank' : ''}) on ${where}`, log, opts.progress);
     return {
       resolved,
       config,
@@ -137,7 +154,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
       numKvBlocks,
       blockSize,
       limits,
-      memory: programMemory(spec),
+      memory,
       close: () => {
         program.dispose();
         device.close();
@@ -153,14 +170,16 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
  * device.createProgram, which reads the weights on a worker thread, with the bytes read shown as
  * progress (src/model/read-progress.ts) and the time it took logged.
  */
-async function createProgramWithProgress(device: Device, spec: ProgramSpec, what: string, log: (message: string) => void, progress: ProgressReporter | undefined): Promise<Program> {
-  const fileBytes = spec.tensors.reduce((sum, t) => sum + (t.init?.kind === 'file' ? t.init.segments.reduce((s, seg) => s + seg.byteLength, 0) : 0), 0);
+async function createProgramWithProgress(device: ModelTarget, specs: ProgramSpec[], what: string, log: (message: string) => void, progress: ProgressReporter | undefined): Promise<Program> {
+  const fileBytes = specs
+    .flatMap((spec) => spec.tensors)
+    .reduce((sum, t) => sum + (t.init?.kind === 'file' ? t.init.segments.reduce((s, seg) => s + seg.byteLength, 0) : 0), 0);
   log(`loading ${what}`);
   const started = performance.now();
   const task = progress && fileBytes > 0 ? progress.begin('loading weights', fileBytes) : null;
   const stop = task ? watchBytesRead((read) => task.update(Math.min(read, fileBytes))) : null;
   try {
-    const program = await device.createProgram(spec);
+    const program = await device.createProgram(specs);
     const seconds = (performance.now() - started) / 1000;
     const rate = fileBytes > 0 ? `, ${formatBytes(Math.round(fileBytes / Math.max(seconds, 1e-3)))}/s` : '';
     const summary = `weights loaded in ${seconds.toFixed(1)} s${rate}`;

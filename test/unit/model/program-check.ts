@@ -19,11 +19,12 @@ const PARAM_FIELDS: Record<string, string[]> = {
   fill_random: ['seed', 'std'],
   select_tokens: [],
   process_logits: [],
+  all_reduce: [],
 };
 const OPERAND_COUNTS: Record<string, [number, number]> = {
   embedding: [2, 1], matmul: [3, 1], rmsnorm: [3, 2], rope_kv_write: [4, 3], attention: [6, 1],
   silu_mul: [1, 1], gather_rows: [2, 1], sample: [7, 4], fill_random: [0, 1], select_tokens: [3, 1],
-  process_logits: [8, 1],
+  process_logits: [8, 1], all_reduce: [0, 1],
 };
 const FLOAT: DType[] = ['f32', 'f16', 'bf16'];
 
@@ -67,8 +68,8 @@ export function checkProgram(spec: ProgramSpec): string[] {
       const t = name === null ? undefined : byName.get(name);
       if (t && (t.role === 'activation' || t.role === 'output') && !written.has(t.name)) problems.push(`${where}: reads ${t.name} before any op writes it`);
     }
-    // process_logits reads its dst (the logits, in place): it must hold this step's values already.
-    if (op.op === 'process_logits') {
+    // process_logits and all_reduce read their dst (in place): it must hold this step's values already.
+    if (op.op === 'process_logits' || op.op === 'all_reduce') {
       const t = op.dst[0] === null || op.dst[0] === undefined ? undefined : byName.get(op.dst[0]);
       if (t && t.role === 'activation' && !written.has(t.name)) problems.push(`${where}: reads ${t.name} before any op writes it`);
     }
@@ -257,6 +258,11 @@ function checkOp(op: OpNode, src: (TensorDecl | null)[], dst: (TensorDecl | null
       if (extraIds) same(numel(extraIds), R, 'extra_ids = R');
       same(rowSize(tokenIds!), rowSize(tokenCounts!), 'token_counts row = token_ids row');
       same(rowSize(biasIds!), rowSize(biasValues!), 'bias_values row = bias_ids row');
+      break;
+    }
+    case 'all_reduce': {
+      const [data] = dst;
+      if (required(data, 'data')) dtype(data, FLOAT, 'data');
       break;
     }
     default:
