@@ -11,8 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultServeConfig } from '../../src/config.ts';
 import { defaultSamplingParams } from '../../src/sampling/params.ts';
+import { syntheticPrompt as prompt, timeRequest } from './requests.ts';
 import { startRuntime } from '../../src/runtime.ts';
-import type { Runtime } from '../../src/runtime.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,37 +27,6 @@ const { values } = parseArgs({
 });
 if (!values.model) throw new Error('--model DIR (a folder with config.json and a tokenizer) is required');
 const ceilings = values.ceilings ? (JSON.parse(readFileSync(values.ceilings, 'utf-8')) as { copy_gbs: number; cublas_bf16_tflops: number }) : null;
-
-function prompt(length: number, seed: number): number[] {
-  let x = seed | 1;
-  return Array.from({ length }, () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return 1000 + ((x >>> 0) % 100_000);
-  });
-}
-
-/** Generates and returns [time to first token, time of each later token] in ms. */
-async function timeRequest(runtime: Runtime, promptIds: number[], maxTokens: number): Promise<{ ttftMs: number; tokenMs: number[] }> {
-  const start = performance.now();
-  let last = start;
-  let ttftMs = 0;
-  const tokenMs: number[] = [];
-  const stream = runtime.engine.addRequest({
-    requestId: `bench-${Math.random()}`,
-    promptTokenIds: promptIds,
-    params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens }),
-  });
-  for await (const output of stream) {
-    const now = performance.now();
-    if (output.tokenIds.length === 0) continue;
-    if (ttftMs === 0) ttftMs = now - start;
-    else for (let i = 0; i < output.tokenIds.length; i++) tokenMs.push((now - last) / output.tokenIds.length);
-    last = now;
-  }
-  return { ttftMs, tokenMs };
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -13,6 +13,7 @@ import { defaultServeConfig } from '../../src/config.ts';
 import { defaultSamplingParams } from '../../src/sampling/params.ts';
 import { startRuntime } from '../../src/runtime.ts';
 import type { Runtime } from '../../src/runtime.ts';
+import { syntheticPrompt as tokens } from './requests.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,15 +30,6 @@ const numRequests = Number(values.requests);
 const prefixLen = Number(values.prefix);
 const questionLen = Number(values.question);
 
-function tokens(length: number, seed: number): number[] {
-  let x = seed | 1;
-  return Array.from({ length }, () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return 1000 + ((x >>> 0) % 100_000);
-  });
-}
 const document = tokens(prefixLen, 7);
 
 async function ttft(runtime: Runtime, promptTokenIds: number[], id: string): Promise<number> {
