@@ -51,7 +51,7 @@ server_log=$work/server.log
 lag_file=$work/lag.jsonl
 : > "$lag_file"
 name=$(basename "$model")
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=${UPDRAFT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 if ((quick)); then
   server_args=(--max-num-seqs 64 --max-num-batched-tokens 2048 --max-model-len 2048)
 else

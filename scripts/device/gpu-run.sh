@@ -97,7 +97,7 @@ vitest=(node node_modules/vitest/vitest.mjs run)
 
 # --- environment ----------------------------------------------------------------------------------------
 {
-  echo "date: $(date -u +%FT%TZ)   commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "date: $(date -u +%FT%TZ)   commit: ${UPDRAFT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
   nvidia-smi || echo "nvidia-smi failed"
   nvcc --version 2>/dev/null | tail -2
   echo "node $(node --version) at $(command -v node)"

@@ -46,6 +46,7 @@ if [[ ${1:-} == --snapshot ]]; then
     echo "$native_trees" > "$snap/.native-trees"
   fi
   mkdir -p .device && git archive --format=tar.gz HEAD > .device/snapshot.tar.gz
+  git rev-parse --short HEAD > .device/snapshot.commit  # the tarball has no .git: results name the commit from this
 else
   step "building the addon with the CUDA backend (UPDRAFT_CUDA=ON: fails if nvcc is missing)"
   UPDRAFT_CUDA=ON npm run --silent build:native

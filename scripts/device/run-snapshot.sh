@@ -8,4 +8,6 @@ rm -rf "$dir" && mkdir -p "$dir"
 tar -xzf .device/snapshot.tar.gz -C "$dir"
 ln -s "$PWD/.device" "$dir/.device"
 cd "$dir"
+# The unpacked tree has no .git; gpu-run.sh and bench/gpu/serve.sh label their results with this.
+export UPDRAFT_COMMIT=$(cat .device/snapshot.commit 2>/dev/null || echo unknown)
 exec bash scripts/device/gpu-run.sh "$@"
