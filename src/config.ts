@@ -17,8 +17,10 @@ export interface ServeConfig {
   servedModelName: string | null;
   /** Context window; null = the model's max_position_embeddings. */
   maxModelLen: number | null;
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
+  /** Sequences in one step; null = the device's default (src/model/batch-limits.ts). */
+  maxNumSeqs: number | null;
+  /** Token budget of one step; null = the device's default. */
+  maxNumBatchedTokens: number | null;
   /** KV block size in tokens; null = the device's preferred size. */
   blockSize: number | null;
   /** Bytes for the KV cache; null = the device's default budget. */
@@ -94,8 +96,8 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'port', flag: 'port', type: 'int', help: 'Port to listen on (0 picks a free one; the startup log shows it)' },
   { key: 'servedModelName', flag: 'served-model-name', type: 'string', help: 'Name clients use as `model` (default: the model argument)' },
   { key: 'maxModelLen', flag: 'max-model-len', type: 'int', help: "Context window in tokens (default: the model's)" },
-  { key: 'maxNumSeqs', flag: 'max-num-seqs', type: 'int', help: 'Most sequences in one step' },
-  { key: 'maxNumBatchedTokens', flag: 'max-num-batched-tokens', type: 'int', help: 'Token budget of one step (prompt chunks + decodes)' },
+  { key: 'maxNumSeqs', flag: 'max-num-seqs', type: 'int', help: 'Most sequences in one step (default: 1024 on an accelerator with 70 GiB or more, 256 on a smaller one, 64 on the CPU)' },
+  { key: 'maxNumBatchedTokens', flag: 'max-num-batched-tokens', type: 'int', help: 'Token budget of one step, prompt chunks + decodes (default: 8192 on an accelerator with 70 GiB or more, else 2048; at least --max-num-seqs)' },
   { key: 'blockSize', flag: 'block-size', type: 'int', help: "KV cache block size in tokens (default: the device's)" },
   { key: 'kvCacheMemoryBytes', flag: 'kv-cache-memory', type: 'bytes', help: 'KV cache size, e.g. 2GiB (default: gpu-memory-utilization x device memory - weights and scratch, capped at max-num-seqs full contexts)' },
   { key: 'gpuMemoryUtilization', flag: 'gpu-memory-utilization', type: 'number', help: 'Fraction of device memory (host RAM for cpu) for weights, scratch and KV cache' },
@@ -135,8 +137,8 @@ export function defaultServeConfig(): ServeConfig {
     port: 8000,
     servedModelName: null,
     maxModelLen: null,
-    maxNumSeqs: 64,
-    maxNumBatchedTokens: 2048,
+    maxNumSeqs: null,
+    maxNumBatchedTokens: null,
     blockSize: null,
     kvCacheMemoryBytes: null,
     gpuMemoryUtilization: 0.9,
@@ -187,13 +189,13 @@ export class ConfigError extends Error {
 
 /** Checks ranges that the flag types alone cannot. */
 export function validateServeConfig(config: ServeConfig): void {
-  const positive: (keyof ServeConfig)[] = ['maxNumSeqs', 'maxNumBatchedTokens', 'maxRequestBodyBytes', 'maxQueuedRequests', 'maxN'];
+  const positive: (keyof ServeConfig)[] = ['maxRequestBodyBytes', 'maxQueuedRequests', 'maxN'];
   positive.push('readTimeout', 'maxStopLength', 'maxStopTokenIds');
   for (const key of positive) {
     const value = config[key];
     if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
   }
-  for (const key of ['maxModelLen', 'blockSize', 'kvCacheMemoryBytes', 'maxPromptTokens', 'maxOutputTokens'] as const) {
+  for (const key of ['maxModelLen', 'maxNumSeqs', 'maxNumBatchedTokens', 'blockSize', 'kvCacheMemoryBytes', 'maxPromptTokens', 'maxOutputTokens'] as const) {
     const value = config[key];
     if (value !== null && !(value > 0)) throw new ConfigError(`--${flagOf(key)} must be positive`);
   }

@@ -67,8 +67,8 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     try {
       scheduler = new Scheduler(
         {
-          maxNumSeqs: config.maxNumSeqs,
-          maxNumBatchedTokens: config.maxNumBatchedTokens,
+          maxNumSeqs: model.limits.maxNumSeqs,
+          maxNumBatchedTokens: model.limits.maxNumTokens,
           maxModelLen: model.maxModelLen,
           enableChunkedPrefill: config.enableChunkedPrefill,
           eosTokenIds: model.tokenizer.eosTokenIds,

@@ -55,7 +55,9 @@ commit=${UPDRAFT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknow
 if ((quick)); then
   server_args=(--max-num-seqs 64 --max-num-batched-tokens 2048 --max-model-len 2048)
 else
-  server_args=(--max-num-seqs 256 --max-num-batched-tokens 8192 --max-model-len 4096)
+  # The step limits are the device's defaults (1024 sequences, 8192 tokens per step on an H100/H200:
+  # src/model/batch-limits.ts), as a user who passes no flag gets them.
+  server_args=(--max-model-len 4096)
 fi
 # shellcheck disable=SC2206 # word splitting of the extra flags is intended
 server_args+=(${UPDRAFT_BENCH_SERVE_ARGS:-})

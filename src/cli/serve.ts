@@ -59,7 +59,7 @@ export async function serve(config: ServeConfig, logger: Logger = createLogger({
       `  model:    ${model.config.architecture}, ${model.config.numLayers} layers, from ${model.resolved.dir}`,
       `  device:   ${model.deviceInfo.name} (${model.deviceInfo.backend})`,
       `  memory:   ${formatBytes(model.memory.weight)} weights, ${formatBytes(model.memory.state)} KV cache = ${kvTokens} tokens in ${model.numKvBlocks - 1} blocks of ${model.blockSize}`,
-      `  context:  ${model.maxModelLen} tokens; up to ${config.maxNumSeqs} sequences and ${config.maxNumBatchedTokens} tokens per step`,
+      `  context:  ${model.maxModelLen} tokens; up to ${model.limits.maxNumSeqs} sequences and ${model.limits.maxNumTokens} tokens per step`,
       `  tools:    ${describeToolParsing(config.toolCallParser, runtime.service.chatTemplateSource)}`,
       `  listening on ${server.url}  (try: curl ${server.url}/v1/models)`,
       `  chat in a browser at ${server.url}/ ; Prometheus metrics at ${server.url}/metrics`,

@@ -21,6 +21,7 @@ import type { DecoderBuildOptions } from './registry.ts';
 import { shardPlan, validateTensorParallel } from './tensor-parallel.ts';
 import type { RunnerLimits } from './runner.ts';
 import { openWeights } from './weights.ts';
+import { resolveBatchLimits } from './batch-limits.ts';
 import type { ProgressReporter } from './progress.ts';
 import { watchBytesRead } from './read-progress.ts';
 
@@ -34,8 +35,9 @@ export interface LoadModelOptions {
   dtype?: DTypeOption;
   loadFormat?: LoadFormat;
   maxModelLen?: number | null;
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
+  /** null: the device's default (src/model/batch-limits.ts). */
+  maxNumSeqs: number | null;
+  maxNumBatchedTokens: number | null;
   blockSize?: number | null;
   kvCacheMemoryBytes?: number | null;
   gpuMemoryUtilization?: number;
@@ -58,6 +60,7 @@ export interface LoadedModel {
   /** Including the reserved null block 0. */
   numKvBlocks: number;
   blockSize: number;
+  /** The step limits in force: maxNumSeqs and maxNumTokens (--max-num-batched-tokens) as resolved for the device. */
   limits: RunnerLimits;
   /** One rank's memory (every rank holds about the same). */
   memory: ProgramMemory;
@@ -89,10 +92,11 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     const computeDtype = deviceInfo.preferredDtype;
     const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
     const blockSize = opts.blockSize ?? deviceInfo.defaultBlockSize;
+    const batch = resolveBatchLimits(deviceInfo, opts);
     const limits: RunnerLimits & { maxTopLogprobs: number } = {
       blockSize,
-      maxNumTokens: opts.maxNumBatchedTokens,
-      maxNumSeqs: opts.maxNumSeqs,
+      maxNumTokens: batch.maxNumBatchedTokens,
+      maxNumSeqs: batch.maxNumSeqs,
       maxBlocksPerSeq: Math.ceil(maxModelLen / blockSize),
       maxTopLogprobs: MAX_TOP_LOGPROBS,
     };
@@ -130,7 +134,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     const budget =
       opts.kvCacheMemoryBytes ??
       deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9) - staticBytes;
-    const wantedBlocks = opts.maxNumSeqs * limits.maxBlocksPerSeq;
+    const wantedBlocks = batch.maxNumSeqs * limits.maxBlocksPerSeq;
     const numUsableBlocks = Math.min(Math.floor(budget / bytesPerBlock), wantedBlocks);
     if (numUsableBlocks < limits.maxBlocksPerSeq) {
       throw new ConfigError(
