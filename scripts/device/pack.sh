@@ -30,7 +30,9 @@ if [[ ${1:-} == --snapshot ]]; then
   # Build and carry the last commit, not the working tree (others may be mid-edit): the addon is built
   # from `git archive HEAD`, and .device/snapshot.tar.gz holds that tree for run-snapshot.sh.
   # The addon depends only on native/ and kernels/: when their trees at HEAD equal those of the last
-  # snapshot build, that build is reused (a full CUDA build takes minutes on two cores).
+  # snapshot build, that build is reused (a full CUDA build takes minutes on two cores). Otherwise only
+  # the files that differ are replaced in the snapshot (their new mtime makes the build recompile
+  # exactly them), so a change to one backend rebuilds that backend, not everything.
   snap=/tmp/updraft-snapshot
   native_trees="$(git rev-parse HEAD:native HEAD:kernels | tr '\n' ' ')"
   addon=$snap/build/native/Release/updraft.node
@@ -38,9 +40,20 @@ if [[ ${1:-} == --snapshot ]]; then
     step "reusing the snapshot addon in $snap (native/ and kernels/ unchanged since it was built)"
   else
     step "building the addon of HEAD ($(git rev-parse --short HEAD)) with the CUDA backend"
-    rm -rf "$snap" && mkdir -p "$snap"
-    git archive HEAD | tar -x -C "$snap"
-    ln -s "$PWD/node_modules" "$snap/node_modules"
+    fresh=$(mktemp -d)
+    git archive HEAD | tar -x -C "$fresh"
+    if [[ -d $snap/build ]]; then
+      (cd "$fresh" && find . -type f) | while read -r f; do
+        cmp -s "$fresh/$f" "$snap/$f" || { mkdir -p "$(dirname "$snap/$f")" && cp "$fresh/$f" "$snap/$f"; }
+      done
+      (cd "$snap" && find . \( -path ./build -o -path ./node_modules \) -prune -o -type f -print) | while read -r f; do
+        [[ -e $fresh/$f || $f == ./build.log || $f == ./.native-trees ]] || rm -f "$snap/$f"
+      done
+      rm -rf "$fresh"
+    else
+      rm -rf "$snap" && mv "$fresh" "$snap"
+    fi
+    [[ -e $snap/node_modules ]] || ln -s "$PWD/node_modules" "$snap/node_modules"
     (cd "$snap" && UPDRAFT_CUDA=ON npm run --silent build:native > build.log 2>&1) ||
       { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
     echo "$native_trees" > "$snap/.native-trees"
