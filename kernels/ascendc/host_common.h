@@ -132,9 +132,14 @@ inline ud_status need_workspace(LaunchContext &ctx, size_t bytes, const char *op
 // Launches `kernel` on `blocks` cores with the given arguments and yields a ud_status.
 //   ascend-sim: the shim runs every block on the host and checks the chip's rules (ctx.sim_run);
 //   ascend:     the <<<blockDim, l2ctrl, stream>>> launch of the bisheng toolchain, queued on ctx.stream.
+// The sim evaluates the arguments once, at launch, and keeps them by value, as a <<<>>> launch does: a
+// runner may then queue the kernel or replay it from a captured graph after this function returned
+// (the stand-in ACL runtime of test/ascend does both).
 #if defined(UPDRAFT_ASCEND_SIM)
-#define UD_ASCENDC_LAUNCH(ctx, name, blocks, kernel, ...) \
-  ((ctx).sim_run ? (ctx).sim_run((ctx), (name), (blocks), [&]() { kernel(__VA_ARGS__); }) \
+#include <tuple>
+#define UD_ASCENDC_LAUNCH(ctx, name, blocks, kernel, ...)                                          \
+  ((ctx).sim_run ? (ctx).sim_run((ctx), (name), (blocks),                                          \
+                                 [args = std::make_tuple(__VA_ARGS__)]() { std::apply(kernel, args); }) \
                  : (ctx).fail(UD_ERR_DEVICE, "ascend-sim: no kernel runner"))
 #else
 #define UD_ASCENDC_LAUNCH(ctx, name, blocks, kernel, ...) ((kernel<<<(blocks), nullptr, (ctx).stream>>>(__VA_ARGS__)), UD_OK)

@@ -12,23 +12,76 @@
 #include "host_common.h"
 
 #if defined(UPDRAFT_ASCEND_SIM)
+#include <dlfcn.h>
+
 #include <functional>
 
 #include "kernel_operator.h"
+#include "sim_stream_task.h"
 
 namespace {
 // A sim build of this library (the `ascend` backend tested over a stand-in ACL runtime) runs kernels
 // through its own shim device; the stand-in runtime's memory is not registered with it, so global-memory
 // views are checked against their own extents only.
+AscendC::shim::Device &standalone_device() {
+  static AscendC::shim::Device device([] {
+    AscendC::shim::Device::Options o;
+    o.check_gm_allocations = false;
+    return o;
+  }());
+  return device;
+}
+
+bool run_on_shim(const char *kernel, uint32_t blocks, const std::function<void()> &body, std::string &error) {
+  try {
+    return standalone_device().launch(kernel, blocks, body, error);
+  } catch (const std::exception &e) {
+    error = e.what();
+    return false;
+  }
+}
+
+// One kernel launch as a task of the stand-in runtime's stream (sim_stream_task.h): the body holds the
+// kernel's arguments by value (UD_ASCENDC_LAUNCH), so it can run again when a captured graph replays.
+struct KernelTask : UpdraftSimStreamTask {
+  const char *kernel = nullptr;
+  uint32_t blocks = 0;
+  std::function<void()> body;
+};
+int run_kernel_task(UpdraftSimStreamTask *base, char *error, size_t error_len) {
+  auto *task = static_cast<KernelTask *>(base);
+  std::string why;
+  if (run_on_shim(task->kernel, task->blocks, task->body, why)) return 0;
+  if (error && error_len) std::snprintf(error, error_len, "%s", why.c_str());
+  return 1;
+}
+void release_kernel_task(UpdraftSimStreamTask *base) { delete static_cast<KernelTask *>(base); }
+
+// The stand-in runtime's task entry, when the loaded libascendcl.so is one (a real runtime has none).
+UpdraftSimStreamLaunchFn stream_launcher() {
+  static const UpdraftSimStreamLaunchFn launcher = [] {
+    void *acl = dlopen("libascendcl.so", RTLD_NOW | RTLD_NOLOAD);
+    return acl ? reinterpret_cast<UpdraftSimStreamLaunchFn>(dlsym(acl, UPDRAFT_SIM_STREAM_LAUNCH_SYMBOL)) : nullptr;
+  }();
+  return launcher;
+}
+
 updraft::ascendc::LaunchContext::SimRun standalone_runner() {
   return [](updraft::ascendc::LaunchContext &ctx, const char *kernel, uint32_t blocks, const std::function<void()> &body) {
-    static AscendC::shim::Device device([] {
-      AscendC::shim::Device::Options o;
-      o.check_gm_allocations = false;
-      return o;
-    }());
-    std::string error;
-    if (!device.launch(kernel, blocks, body, error)) return ctx.fail(UD_ERR_DEVICE, "ascend (sim kernels): " + error);
+    const UpdraftSimStreamLaunchFn launch = stream_launcher();
+    if (!launch) {
+      std::string error;
+      if (!run_on_shim(kernel, blocks, body, error)) return ctx.fail(UD_ERR_DEVICE, "ascend (sim kernels): " + error);
+      return UD_OK;
+    }
+    auto *task = new KernelTask();
+    task->run = run_kernel_task;
+    task->release = release_kernel_task;
+    task->kernel = kernel;
+    task->blocks = blocks;
+    task->body = body;
+    char error[512] = {0};
+    if (launch(ctx.stream, task, error, sizeof error) != 0) return ctx.fail(UD_ERR_DEVICE, std::string("ascend (sim kernels): ") + error);
     return UD_OK;
   };
 }

@@ -336,8 +336,11 @@ ud_status graph_end(ud_backend *b, ud_graph **out) {
   if (!s.capturing) return fail(b, UD_ERR_INVALID_ARGUMENT, "ascend: graph_end without graph_begin");
   s.capturing = false;
   aclmdlRI model = nullptr;
-  const aclError err = acl().aclmdlRICaptureEnd(s.stream, &model);
-  if (err != ACL_SUCCESS || !model) return fail_acl(b, err, "aclmdlRICaptureEnd");
+  const aclError err = acl().aclmdlRICaptureEnd(s.stream, &model);  // always leaves capture mode
+  if (err != ACL_SUCCESS || !model) {
+    if (model) (void)acl().aclmdlRIDestroy(model);
+    return fail_acl(b, err, "aclmdlRICaptureEnd");
+  }
   *out = reinterpret_cast<ud_graph *>(model);
   return UD_OK;
 }
