@@ -56,11 +56,15 @@ const prefillRuns = [];
 for (let r = 0; r < 5; r++) prefillRuns.push((await timeRequest(runtime, prompt(prefillTokens, 100 + r), 1)).ttftMs);
 const prefillMs = median(prefillRuns);
 
-/** Steady decode with `batch` requests running: device time and host critical path per step. */
-async function batchedDecode(batch: number) {
+/**
+ * Steady decode with `batch` requests running (prompts of `promptLen` tokens): device time and host
+ * critical path per step. The 512-token rows are the serving suite's c8 / c32 shape without HTTP, so
+ * its TPOT can be split into engine time and the rest.
+ */
+async function batchedDecode(batch: number, promptLen = 128) {
   const engine = runtime.engine;
   const streams = Array.from({ length: batch }, (_, i) =>
-    engine.addRequest({ requestId: `batch-${batch}-${i}`, promptTokenIds: prompt(128, 1000 + i), params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: 64 }) }),
+    engine.addRequest({ requestId: `batch-${batch}-${i}`, promptTokenIds: prompt(promptLen, 1000 + i), params: defaultSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: 64 }) }),
   );
   let started = 0;
   let mark = { steps: 0, device: 0, critical: 0, exposed: 0, at: 0 };
@@ -81,6 +85,7 @@ async function batchedDecode(batch: number) {
   const wallMsPerStep = (performance.now() - mark.at) / steps;
   return {
     batch,
+    promptLen,
     msPerStep: wallMsPerStep,
     outputTokensPerSecond: (batch * 1000) / wallMsPerStep,
     deviceMsPerStep: (engine.deviceTimeMs - mark.device) / steps,
@@ -89,6 +94,7 @@ async function batchedDecode(batch: number) {
   };
 }
 const batched = [];
+for (const batch of [1, 8, 32]) batched.push(await batchedDecode(batch, 512));
 for (const batch of [64, 256, 1024]) batched.push(await batchedDecode(batch));
 await runtime.close();
 
@@ -124,7 +130,7 @@ console.log(
 );
 for (const b of batched) {
   console.log(
-    `decode at batch ${b.batch}: ${b.msPerStep.toFixed(2)} ms/step = ${b.outputTokensPerSecond.toFixed(0)} output tok/s; host work between steps ${b.hostCriticalMsPerStep.toFixed(3)} ms (${((b.hostCriticalMsPerStep / b.msPerStep) * 100).toFixed(1)}% of the step), of which the device waited ${b.hostExposedMsPerStep.toFixed(3)} ms`,
+    `decode at batch ${b.batch} (${b.promptLen}-token prompts): ${b.msPerStep.toFixed(2)} ms/step = ${b.outputTokensPerSecond.toFixed(0)} output tok/s; host work between steps ${b.hostCriticalMsPerStep.toFixed(3)} ms (${((b.hostCriticalMsPerStep / b.msPerStep) * 100).toFixed(1)}% of the step), of which the device waited ${b.hostExposedMsPerStep.toFixed(3)} ms`,
   );
 }
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
