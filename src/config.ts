@@ -30,6 +30,8 @@ export interface ServeConfig {
   numThreads: number;
   /** Ranks of tensor parallelism: one device (GPU) per rank, weights sharded across them. */
   tensorParallelSize: number;
+  /** Worker threads that tokenize prompts; 0 = the main thread; null = min(4, cores - 1). */
+  tokenizerWorkers: number | null;
   dtype: DTypeOption;
   loadFormat: LoadFormat;
   chatTemplate: string | null;
@@ -103,6 +105,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'gpuMemoryUtilization', flag: 'gpu-memory-utilization', type: 'number', help: 'Fraction of device memory (host RAM for cpu) for weights, scratch and KV cache' },
   { key: 'numThreads', flag: 'num-threads', type: 'int', help: 'CPU backend threads (0 = all cores)' },
   { key: 'tensorParallelSize', flag: 'tensor-parallel-size', type: 'int', help: 'Shard the model over N devices of this machine (devices 0..N-1), all-reduce through NCCL on cuda; N must divide the attention heads and the MLP size' },
+  { key: 'tokenizerWorkers', flag: 'tokenizer-workers', type: 'int', help: 'Worker threads that tokenize prompts off the event loop; 0 = on the main thread (default: min(4, CPU cores - 1))' },
   { key: 'dtype', flag: 'dtype', type: 'string', choices: ['auto', 'float32', 'bfloat16', 'float16'], help: "Weight dtype (auto: CPU keeps the checkpoint's, GPUs use bfloat16)" },
   { key: 'loadFormat', flag: 'load-format', type: 'string', choices: ['auto', 'dummy'], help: 'dummy = random weights from config.json alone (benchmarks)' },
   { key: 'chatTemplate', flag: 'chat-template', type: 'string', help: "Chat template file or inline Jinja, overriding the model's" },
@@ -144,6 +147,7 @@ export function defaultServeConfig(): ServeConfig {
     gpuMemoryUtilization: 0.9,
     numThreads: 0,
     tensorParallelSize: 1,
+    tokenizerWorkers: null,
     dtype: 'auto',
     loadFormat: 'auto',
     chatTemplate: null,
@@ -204,6 +208,7 @@ export function validateServeConfig(config: ServeConfig): void {
     throw new ConfigError('--gpu-memory-utilization must be in (0, 1]');
   }
   if (config.numThreads < 0) throw new ConfigError('--num-threads must be >= 0');
+  if (config.tokenizerWorkers !== null && !(config.tokenizerWorkers >= 0)) throw new ConfigError('--tokenizer-workers must be >= 0');
   if (!(config.tensorParallelSize >= 1)) throw new ConfigError('--tensor-parallel-size must be >= 1');
   if (!(config.shutdownTimeout >= 0)) throw new ConfigError('--shutdown-timeout must be >= 0');
   for (const origin of config.corsOrigins) {

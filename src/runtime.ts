@@ -16,6 +16,8 @@ import type { LoadedModel } from './model/loader.ts';
 import { ModelRunner } from './model/runner.ts';
 import type { RunnerOptions, StepRunner } from './model/runner.ts';
 import type { ProgressReporter } from './model/progress.ts';
+import { availableParallelism } from 'node:os';
+import { EncodePool } from './tokenizer/index.ts';
 
 export interface Runtime {
   service: LocalInferenceService;
@@ -93,7 +95,9 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       maxModelLen: model.maxModelLen,
       vocabSize: model.config.vocabSize,
     };
+    const encodePool = await startEncodePool(config, model, options.log);
     const service = new LocalInferenceService(card, engine, model.tokenizer, {
+      encodePool,
       maxQueuedRequests: config.maxQueuedRequests,
       request: {
         maxPromptTokens: config.maxPromptTokens,
@@ -108,11 +112,29 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       model,
       close: async () => {
         await engine.stop();
+        await service.close();
         model.close();
       },
     };
   } catch (error) {
     model.close();
     throw error;
+  }
+}
+
+/** --tokenizer-workers (null: min(4, cores - 1)); null when prompts are tokenized on the main thread. */
+export function tokenizerWorkerCount(configured: number | null): number {
+  return configured ?? Math.max(0, Math.min(4, availableParallelism() - 1));
+}
+
+async function startEncodePool(config: ServeConfig, model: LoadedModel, log: ((message: string) => void) | undefined): Promise<EncodePool | null> {
+  const size = tokenizerWorkerCount(config.tokenizerWorkers);
+  if (size === 0) return null;
+  try {
+    // The workers read the same files the loader built model.tokenizer from.
+    return await EncodePool.start({ source: model.resolved.dir, tokenizer: model.tokenizer, size });
+  } catch (error) {
+    log?.(`tokenizer workers could not start (${(error as Error).message}); tokenizing on the main thread`);
+    return null;
   }
 }

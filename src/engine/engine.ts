@@ -33,6 +33,22 @@ interface InFlightStep {
   launchedAt: number;
 }
 
+/** One step's outputs, turned into text a slice at a time (#emitOutputs). */
+interface PendingOutputs {
+  updates: RequestUpdate[];
+  sampledByRequest: Map<string, SampledToken | null>;
+  /** Index of the next update to process. */
+  next: number;
+}
+
+/**
+ * A slice of output processing ends after this many requests or this much time, whichever comes first,
+ * and the rest waits for a setImmediate: the work each output triggers downstream (SSE chunks built and
+ * written by the handler, as microtasks right after the slice) is not in the clock, hence the count.
+ */
+export const OUTPUT_SLICE_REQUESTS = 32;
+export const OUTPUT_SLICE_MS = 1;
+
 interface Tracked {
   state: RequestOutputState;
   stream: OutputStream;
@@ -48,6 +64,9 @@ export class EngineCore {
   readonly #options: EngineOptions;
   readonly #tracked = new Map<string, Tracked>();
   #loop: Promise<void> | null = null;
+  /** Steps whose outputs are not all processed yet, oldest first (normally at most one). */
+  readonly #pendingOutputs: PendingOutputs[] = [];
+  #sliceScheduled = false;
   #lastResultAt = 0;
   #stopped = false;
   /** Set when a loop failure could not be recovered from: the engine then refuses new requests. */
@@ -167,10 +186,14 @@ export class EngineCore {
       try {
         sampled = await step.result;
       } catch (error) {
+        this.#flushOutputs();
         this.#failStep(step.out, error as Error);
         continue;
       }
       const resultAt = performance.now();
+      // The previous step's text, stop strings included, is complete before this step's tokens are applied
+      // (normally it was, in slices, while this step ran; what is left is on the critical path).
+      this.#flushOutputs();
       // With two steps queued, the second one's device time starts when the first one's ends.
       this.deviceTimeMs += resultAt - Math.max(step.launchedAt, this.#lastResultAt);
       this.#lastResultAt = resultAt;
@@ -185,6 +208,8 @@ export class EngineCore {
       this.#emitOutputs(step.out, sampled, updates);
       this.hostTimeMs += performance.now() - resultAt;
     }
+    // Every output reaches its stream before the loop ends (idle() and stop() wait for it).
+    while (this.#pendingOutputs.length > 0) await new Promise((resolve) => setImmediate(resolve));
     // Idle: every block must be back on the free list (or cached) now.
     if (this.#options.checkIntegrity) this.scheduler.checkIntegrity();
   }
@@ -220,22 +245,66 @@ export class EngineCore {
     return { out, result, launchedAt: performance.now() };
   }
 
-  /** Text for every request that got tokens in a step; ends requests whose stop string matched. */
+  /**
+   * Text for every request that got tokens in a step; ends requests whose stop string matched. Runs in
+   * slices (OUTPUT_SLICE_REQUESTS / OUTPUT_SLICE_MS), yielding to the event loop with setImmediate in
+   * between, so that hundreds of streams do not hold it for milliseconds at once. It runs after the
+   * next step was launched, and the device does not wait for it: the loop only needs it finished
+   * before applying the next step's results (#flushOutputs). Requests keep their token order: steps
+   * are processed oldest first, each in scheduling order.
+   */
   #emitOutputs(out: SchedulerOutput, sampled: (SampledToken | null)[], updates: RequestUpdate[]): void {
+    if (updates.length === 0) return;
     const sampledByRequest = new Map<string, SampledToken | null>();
     out.scheduled.forEach((s, i) => sampledByRequest.set(s.requestId, sampled[i] ?? null));
-    for (const update of updates) {
-      const requestId = update.request.requestId;
-      const tracked = this.#tracked.get(requestId);
-      if (tracked === undefined) continue;
-      const { output, stopString } = tracked.state.onTokens(update.newTokenIds, [sampledByRequest.get(requestId) ?? null]);
-      if (stopString !== null) this.scheduler.finishRequest(requestId, RequestStatus.FINISHED_STOPPED, stopString);
-      if (output.finishReason !== null) {
-        this.#tracked.delete(requestId);
-        output.timing = timingOf(tracked);
+    this.#pendingOutputs.push({ updates, sampledByRequest, next: 0 });
+    this.#processSlice();
+  }
+
+  /** Processes one slice of the pending outputs; schedules the next slice when some are left. */
+  #processSlice(): void {
+    const start = performance.now();
+    let processed = 0;
+    while (this.#pendingOutputs.length > 0) {
+      if (processed >= OUTPUT_SLICE_REQUESTS || (processed % 8 === 0 && processed > 0 && performance.now() - start >= OUTPUT_SLICE_MS)) {
+        this.#scheduleSlice();
+        break;
       }
-      tracked.stream.push(output);
+      this.#processNextOutput();
+      processed++;
     }
+  }
+
+  #scheduleSlice(): void {
+    if (this.#sliceScheduled) return;
+    this.#sliceScheduled = true;
+    setImmediate(() => {
+      this.#sliceScheduled = false;
+      const start = performance.now();
+      this.#processSlice();
+      this.hostTimeMs += performance.now() - start;
+    });
+  }
+
+  /** Everything pending, now. */
+  #flushOutputs(): void {
+    while (this.#pendingOutputs.length > 0) this.#processNextOutput();
+  }
+
+  #processNextOutput(): void {
+    const pending = this.#pendingOutputs[0]!;
+    const update = pending.updates[pending.next++]!;
+    if (pending.next >= pending.updates.length) this.#pendingOutputs.shift();
+    const requestId = update.request.requestId;
+    const tracked = this.#tracked.get(requestId);
+    if (tracked === undefined) return;
+    const { output, stopString } = tracked.state.onTokens(update.newTokenIds, [pending.sampledByRequest.get(requestId) ?? null]);
+    if (stopString !== null) this.scheduler.finishRequest(requestId, RequestStatus.FINISHED_STOPPED, stopString);
+    if (output.finishReason !== null) {
+      this.#tracked.delete(requestId);
+      output.timing = timingOf(tracked);
+    }
+    tracked.stream.push(output);
   }
 
   /**
@@ -247,6 +316,8 @@ export class EngineCore {
   async #recover(steps: InFlightStep[], error: Error): Promise<void> {
     this.numLoopFailures++;
     this.#options.onLoopError?.(error);
+    // The requests those outputs belong to fail below.
+    this.#pendingOutputs.length = 0;
     try {
       const failure = new Error(`the engine loop failed: ${error.message}`);
       for (const [requestId, tracked] of [...this.#tracked]) {

@@ -41,6 +41,12 @@ export interface RenderChatOptions {
   tools?: unknown[];
 }
 
+export interface EncodeTextOptions {
+  addSpecialTokens?: boolean;
+  /** The client's signal: a prompt whose client left is not tokenized (or its result is dropped). */
+  signal?: AbortSignal;
+}
+
 export interface GenerateRequest {
   requestId: string;
   promptTokenIds: number[];
@@ -131,8 +137,11 @@ export interface ServiceStats {
 export interface InferenceService {
   readonly model: ModelCard;
 
-  /** Token ids of a completion prompt (adds BOS where the tokenizer does). */
-  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  /**
+   * Token ids of a completion prompt (adds BOS where the tokenizer does). Asynchronous: long prompts are
+   * tokenized off the main thread. Aborting `signal` (the client left) rejects with its reason.
+   */
+  encode(text: string, options?: EncodeTextOptions): Promise<number[]>;
   decode(tokenIds: number[], options?: { skipSpecialTokens?: boolean }): string;
   /** The text of a single token as OpenAI's logprobs `token` field shows it. */
   tokenText(tokenId: number): string;
@@ -141,8 +150,8 @@ export interface InferenceService {
    * tokenText's bytes for a token holding part of a character (shown as `\xNN`). Absent: tokenText's.
    */
   tokenBytes?(tokenId: number): Uint8Array;
-  /** Renders messages with the chat template and tokenizes the result. */
-  renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] };
+  /** Renders messages with the chat template and tokenizes the result (off the main thread, as encode). */
+  renderChat(messages: ChatMessage[], options: RenderChatOptions, encodeOptions?: { signal?: AbortSignal }): Promise<{ prompt: string; promptTokenIds: number[] }>;
 
   /**
    * The chat template's Jinja source (null: the model has none). The API reads it to tell which

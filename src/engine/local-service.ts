@@ -4,6 +4,7 @@
  */
 import type {
   ChatMessage,
+  EncodeTextOptions,
   GenerateOutput,
   GenerateRequest,
   InferenceService,
@@ -14,13 +15,15 @@ import type {
 import { ServiceError } from './inference-service.ts';
 import type { EngineCore } from './engine.ts';
 import { applyRequestLimits, checkPromptText, DEFAULT_REQUEST_LIMITS, maxPromptChars, type RequestLimits } from './request-limits.ts';
-import type { TextTokenizer } from '../tokenizer/index.ts';
+import type { EncodePool, TextTokenizer } from '../tokenizer/index.ts';
 
 export interface ServiceLimits {
   /** Requests allowed to wait for admission; beyond it new requests get 429 (overloaded). */
   maxQueuedRequests: number;
   /** What one request may ask for (request-limits.ts); default DEFAULT_REQUEST_LIMITS. */
   request?: Partial<RequestLimits>;
+  /** Tokenizes long prompts on worker threads (closed with the service); absent: on the main thread. */
+  encodePool?: EncodePool | null;
 }
 
 export class LocalInferenceService implements InferenceService {
@@ -41,9 +44,23 @@ export class LocalInferenceService implements InferenceService {
     this.#requestLimits = { ...DEFAULT_REQUEST_LIMITS, ...limits.request };
   }
 
-  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+  async encode(text: string, options: EncodeTextOptions = {}): Promise<number[]> {
     checkPromptText(text.length, this.#maxPromptChars(), 'prompt');
-    return this.tokenizer.encode(text, options);
+    return this.#encodeText(text, options.addSpecialTokens ?? true, options.signal);
+  }
+
+  #encodeText(text: string, addSpecialTokens: boolean, signal: AbortSignal | undefined): Promise<number[]> {
+    const pool = this.#limits.encodePool;
+    if (pool == null) {
+      signal?.throwIfAborted();
+      return Promise.resolve(this.tokenizer.encode(text, { addSpecialTokens }));
+    }
+    return pool.encode(text, { addSpecialTokens, signal });
+  }
+
+  /** Ends the tokenizer workers (runtime.close). */
+  async close(): Promise<void> {
+    await this.#limits.encodePool?.close();
   }
 
   decode(tokenIds: number[], options: { skipSpecialTokens?: boolean } = {}): string {
@@ -62,7 +79,7 @@ export class LocalInferenceService implements InferenceService {
     return this.tokenizer.chatTemplateSource;
   }
 
-  renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] } {
+  async renderChat(messages: ChatMessage[], options: RenderChatOptions, encodeOptions: { signal?: AbortSignal } = {}): Promise<{ prompt: string; promptTokenIds: number[] }> {
     checkPromptText(chatTextLength(messages), this.#maxPromptChars(), 'messages');
     let prompt: string;
     try {
@@ -83,7 +100,8 @@ export class LocalInferenceService implements InferenceService {
     }
     if (options.continueFinalMessage === true) prompt = cutAfterFinalMessage(prompt, messages.at(-1));
     checkPromptText(prompt.length, this.#maxPromptChars(), 'messages');
-    return { prompt, promptTokenIds: this.tokenizer.encodeChatPrompt(prompt) };
+    const addSpecialTokens = this.tokenizer.chatPromptEncodeOptions(prompt).addSpecialTokens ?? true;
+    return { prompt, promptTokenIds: await this.#encodeText(prompt, addSpecialTokens, encodeOptions.signal) };
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerateOutput> {

@@ -6,3 +6,4 @@ export { resolveChatTemplateOverride } from './chat-template-source.ts';
 export { IncrementalDetokenizer, type DetokenizerOptions, type TokenDecoder } from './detokenizer.ts';
 export { StopStringMatcher, type StopMatch } from './stop-strings.ts';
 export { readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
+export { EncodePool, DEFAULT_INLINE_BELOW_CHARS, type EncodePoolOptions, type PoolEncodeOptions } from './encode-pool.ts';

@@ -167,8 +167,13 @@ export class TextTokenizer implements TokenDecoder {
    * already start with the BOS token.
    */
   encodeChatPrompt(prompt: string): number[] {
+    return this.encode(prompt, this.chatPromptEncodeOptions(prompt));
+  }
+
+  /** How encodeChatPrompt encodes a rendered prompt (for encoders elsewhere, e.g. the encode pool's workers). */
+  chatPromptEncodeOptions(prompt: string): EncodeOptions {
     const hasBos = this.bosToken !== null && this.bosToken !== '' && prompt.startsWith(this.bosToken);
-    return this.encode(prompt, { addSpecialTokens: !hasBos });
+    return { addSpecialTokens: !hasBos };
   }
 
   #idOf(token: string | null): number | null {

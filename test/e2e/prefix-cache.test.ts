@@ -58,7 +58,7 @@ describe('prefix caching', () => {
 
   it('does not share blocks across cache salts (tenants)', async () => {
     const service = cached.runtime.service;
-    const promptTokenIds = service.encode(DOCUMENT + 'A question from tenant one.');
+    const promptTokenIds = await service.encode(DOCUMENT + 'A question from tenant one.');
     const run = async (requestId: string, cacheSalt: string) => {
       let last: GenerateOutput | null = null;
       for await (const output of service.generate({ requestId, promptTokenIds, cacheSalt, params: defaultSamplingParams({ temperature: 0, maxTokens: 4 }) })) last = output;

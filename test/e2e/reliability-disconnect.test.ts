@@ -92,8 +92,8 @@ describe(`client disconnects (${model.name})`, () => {
     recorder.delayMs = 5;
     const service = server.runtime.service;
     let prompt = '';
-    while (service.encode(prompt).length < 400) prompt += 'Once upon a time, a little dog named Max found a big red ball in the park. ';
-    const numPromptTokens = service.encode(prompt).length;
+    while ((await service.encode(prompt)).length < 400) prompt += 'Once upon a time, a little dog named Max found a big red ball in the park. ';
+    const numPromptTokens = (await service.encode(prompt)).length;
     expect(numPromptTokens).toBeLessThan(480);
     const before = recorder.launches.length;
     const exchange = await rawExchange(server.url, rawPost('/v1/completions', { prompt, max_tokens: 8 }));

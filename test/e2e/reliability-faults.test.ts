@@ -85,7 +85,7 @@ describe(`a failing native call (${model.name})`, () => {
   it('fails the request in that step with a 500 in OpenAI shape; the queued one and later ones are served', async () => {
     const reference = await greedy('The little bird');
     const victimPrompt = 'A failing step, non-streamed';
-    faults.armFor(server.runtime.service.encode(victimPrompt), 'device-error');
+    faults.armFor(await server.runtime.service.encode(victimPrompt), 'device-error');
     const victim = post('/v1/completions', { prompt: victimPrompt, max_tokens: 60, ignore_eos: true });
     await waitFor(() => server.runtime.engine.numTrackedRequests === 1, 5000, 'the victim to start');
     const queued = post('/v1/completions', { prompt: 'The little bird', max_tokens: 24, temperature: 0, ignore_eos: true });
@@ -110,7 +110,7 @@ describe(`a failing native call (${model.name})`, () => {
   it('mid-stream: the stream gets an SSE error event and [DONE]; the engine carries on', async () => {
     const reference = await greedy('The little bird');
     const victimPrompt = 'A failing step, streamed';
-    faults.armFor(server.runtime.service.encode(victimPrompt), 'device-error', 4);
+    faults.armFor(await server.runtime.service.encode(victimPrompt), 'device-error', 4);
     const exchange = await rawExchange(server.url, rawPost('/v1/completions', { prompt: victimPrompt, max_tokens: 60, ignore_eos: true, stream: true }));
     await exchange.waitFor(/data: \[DONE\]/);
     expect(exchange.received()).toMatch(/^HTTP\/1\.1 200/);
@@ -133,7 +133,7 @@ describe(`the engine loop dying (${model.name})`, () => {
     const reference = await greedy('Once upon a time');
     const failuresBefore = engine.numLoopFailures;
     const victimPrompt = 'The loop dies during this one';
-    faults.armFor(server.runtime.service.encode(victimPrompt), 'corrupt-result');
+    faults.armFor(await server.runtime.service.encode(victimPrompt), 'corrupt-result');
     const streamed = await rawExchange(server.url, rawPost('/v1/completions', { prompt: victimPrompt, max_tokens: 60, ignore_eos: true, stream: true }));
     await waitFor(() => engine.numTrackedRequests === 1, 5000, 'the victim to start');
     const queued = post('/v1/completions', { prompt: 'Queued behind it', max_tokens: 60, ignore_eos: true });

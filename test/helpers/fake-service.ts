@@ -98,7 +98,13 @@ export class FakeInferenceService implements InferenceService {
     return id;
   }
 
-  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+  async encode(text: string, options: { addSpecialTokens?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
+    options.signal?.throwIfAborted();
+    return this.encodeNow(text, options);
+  }
+
+  /** encode's ids, synchronously (tests computing the prompt a request will get). */
+  encodeNow(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
     this.encodedTexts.push(text);
     const ids = FakeInferenceService.splitWords(text).map((word) => this.wordTokenId(word));
     return options.addSpecialTokens === false ? ids : [BOS_TOKEN_ID, ...ids];
@@ -130,11 +136,12 @@ export class FakeInferenceService implements InferenceService {
     return this.tokenTexts.get(tokenId) ?? `<unk${tokenId}>`;
   }
 
-  renderChat(messages: ChatMessage[], options: RenderChatOptions): { prompt: string; promptTokenIds: number[] } {
+  async renderChat(messages: ChatMessage[], options: RenderChatOptions, encodeOptions: { signal?: AbortSignal } = {}): Promise<{ prompt: string; promptTokenIds: number[] }> {
+    encodeOptions.signal?.throwIfAborted();
     const turns = messages.map((message) => `<|${message.role}|> ${typeof message.content === 'string' ? message.content : JSON.stringify(message.content)}\n`);
     const prompt = turns.join('') + (options.addGenerationPrompt ? '<|assistant|>' : '');
     this.renderedChats.push({ messages, options, prompt });
-    return { prompt, promptTokenIds: this.encode(prompt) };
+    return { prompt, promptTokenIds: this.encodeNow(prompt) };
   }
 
   stats(): ServiceStats {

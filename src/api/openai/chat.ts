@@ -71,7 +71,8 @@ export function chatCompletionsHandler(deps: ApiDeps) {
     };
     if (continueFinalMessage) renderOptions.continueFinalMessage = true;
     if (tools.templateTools !== undefined) renderOptions.tools = tools.templateTools;
-    const { promptTokenIds } = service.renderChat(tools.messages, renderOptions);
+    const clientSignal = c.get('clientSignal');
+    const { promptTokenIds } = await service.renderChat(tools.messages, renderOptions, { signal: clientSignal });
 
     // OpenAI: `logprobs: true` alone returns the chosen tokens' logprobs with no alternatives.
     const logprobs = request.logprobs === true ? (request.top_logprobs ?? 0) : null;
@@ -85,7 +86,6 @@ export function chatCompletionsHandler(deps: ApiDeps) {
     });
 
     const id = newResponseId('chatcmpl');
-    const clientSignal = c.get('clientSignal');
     const choices = await startChoices(service, {
       id,
       prompts: [{ promptTokenIds, params }],

@@ -48,10 +48,12 @@ export function completionsHandler(deps: ApiDeps) {
     const request = parseRequest(completionRequestSchema, await readJsonBody(c));
     requireServedModel(service.model, request.model);
     const n = choicesPerPrompt(request.n, deps.maxN);
-    const prompts = request.prompt.map((prompt, index) => preparePrompt(service, request, prompt, request.prompt.length > 1 ? `prompt[${index}]` : 'prompt'));
+    const clientSignal = c.get('clientSignal');
+    const prompts = await Promise.all(
+      request.prompt.map((prompt, index) => preparePrompt(service, request, prompt, request.prompt.length > 1 ? `prompt[${index}]` : 'prompt', clientSignal)),
+    );
 
     const id = newResponseId('cmpl');
-    const clientSignal = c.get('clientSignal');
     const choices = await startChoices(service, {
       id,
       prompts,
@@ -95,8 +97,8 @@ export function completionsHandler(deps: ApiDeps) {
   };
 }
 
-function preparePrompt(service: InferenceService, request: CompletionRequest, prompt: CompletionPrompt, param: string): PreparedPrompt {
-  const promptTokenIds = prompt.kind === 'text' ? service.encode(prompt.text, { addSpecialTokens: request.add_special_tokens ?? true }) : prompt.tokenIds;
+async function preparePrompt(service: InferenceService, request: CompletionRequest, prompt: CompletionPrompt, param: string, signal: AbortSignal): Promise<PreparedPrompt> {
+  const promptTokenIds = prompt.kind === 'text' ? await service.encode(prompt.text, { addSpecialTokens: request.add_special_tokens ?? true, signal }) : prompt.tokenIds;
   if (promptTokenIds.length === 0) throw invalidRequest(`The prompt is empty: '${param}' produced no tokens.`, param, 'invalid_value');
   const params = toSamplingParams(request, {
     promptTokens: promptTokenIds.length,

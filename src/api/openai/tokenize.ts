@@ -77,12 +77,12 @@ export function tokenizeHandler(deps: ApiDeps) {
       };
       if (continueFinalMessage) options.continueFinalMessage = true;
       if (request.tools !== null && request.tools !== undefined && request.tools.length > 0) options.tools = request.tools;
-      tokens = service.renderChat(request.messages.map(toChatMessage), options).promptTokenIds;
+      tokens = (await service.renderChat(request.messages.map(toChatMessage), options, { signal: c.get('clientSignal') })).promptTokenIds;
       returnTokenStrs = request.return_token_strs === true;
     } else {
       const request = parseRequest(tokenizeCompletionSchema, body);
       requireServedModel(service.model, request.model);
-      tokens = service.encode(request.prompt, { addSpecialTokens: request.add_special_tokens ?? true });
+      tokens = await service.encode(request.prompt, { addSpecialTokens: request.add_special_tokens ?? true, signal: c.get('clientSignal') });
       returnTokenStrs = request.return_token_strs === true;
     }
     const response: TokenizeResponse = { count: tokens.length, max_model_len: service.model.maxModelLen, tokens };

@@ -31,8 +31,8 @@ describe('developer role', () => {
       { role: 'developer', content: 'Rules' },
       { role: 'user', content: 'Hi' },
     ];
-    expect((await serviceWith(TOK512_DIR, ROLES_TEMPLATE)).renderChat(messages, { addGenerationPrompt: false }).prompt).toBe('[system]Rules[user]Hi');
-    expect((await serviceWith(TOK512_DIR, DEVELOPER_TEMPLATE)).renderChat(messages, { addGenerationPrompt: false }).prompt).toBe('[dev]Rules[user]Hi');
+    expect((await (await serviceWith(TOK512_DIR, ROLES_TEMPLATE)).renderChat(messages, { addGenerationPrompt: false })).prompt).toBe('[system]Rules[user]Hi');
+    expect((await (await serviceWith(TOK512_DIR, DEVELOPER_TEMPLATE)).renderChat(messages, { addGenerationPrompt: false })).prompt).toBe('[dev]Rules[user]Hi');
   });
 });
 
@@ -44,18 +44,18 @@ describe('continue_final_message', () => {
 
   it('ends the prompt inside the final message (no end-of-turn), tokens included', async () => {
     const service = await serviceWith(TOK512_DIR, CHATML);
-    const open = service.renderChat(messages, { addGenerationPrompt: false, continueFinalMessage: true });
+    const open = await service.renderChat(messages, { addGenerationPrompt: false, continueFinalMessage: true });
     expect(open.prompt).toBe('<|im_start|>user\nTell a story.<|im_end|>\n<|im_start|>assistant\nOnce upon a');
-    const closed = service.renderChat(messages, { addGenerationPrompt: false });
+    const closed = await service.renderChat(messages, { addGenerationPrompt: false });
     expect(closed.prompt.endsWith('Once upon a<|im_end|>\n')).toBe(true);
-    expect(open.promptTokenIds).toEqual(service.encode(open.prompt));
+    expect(open.promptTokenIds).toEqual(await service.encode(open.prompt));
   });
 
   it('is a 400 naming continue_final_message when the template drops the final message', async () => {
     const service = await serviceWith(TOK512_DIR, '{% for m in messages %}{{ m.role }}{% endfor %}');
     let caught: unknown;
     try {
-      service.renderChat(messages, { addGenerationPrompt: false, continueFinalMessage: true });
+      await service.renderChat(messages, { addGenerationPrompt: false, continueFinalMessage: true });
     } catch (error) {
       caught = error;
     }
@@ -80,7 +80,7 @@ describe.skipIf(!HAS_SHARED_MODELS)('tools in the real templates (../shared/toke
 
   it('Llama 3.2: tools in the first user turn, the call as {"name", "parameters"}, the result as ipython', async () => {
     const service = await serviceWith(tokenizerDir('llama3.2'));
-    const { prompt } = service.renderChat(history, { addGenerationPrompt: true, tools, templateKwargs: { date_string: '01 Jan 2025' } });
+    const { prompt } = await service.renderChat(history, { addGenerationPrompt: true, tools, templateKwargs: { date_string: '01 Jan 2025' } });
     expect(prompt).toContain('Environment: ipython');
     expect(prompt).toContain('"name": "get_weather"');
     expect(prompt).toContain('Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.');
@@ -96,7 +96,7 @@ describe.skipIf(!HAS_SHARED_MODELS)('tools in the real templates (../shared/toke
 
   it('Qwen2.5: tools in <tools>, the call in <tool_call> tags, the result in <tool_response>', async () => {
     const service = await serviceWith(tokenizerDir('qwen2.5'));
-    const { prompt, promptTokenIds } = service.renderChat(history, { addGenerationPrompt: true, tools });
+    const { prompt, promptTokenIds } = await service.renderChat(history, { addGenerationPrompt: true, tools });
     expect(prompt).toContain('<tools>\n{"type": "function", "function": {"name": "get_weather"');
     expect(prompt).toContain('<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>');
     expect(prompt).toContain('<|im_start|>user\n<tool_response>\n{"temperature": 18}\n</tool_response><|im_end|>');
@@ -108,7 +108,7 @@ describe.skipIf(!HAS_SHARED_MODELS)('tools in the real templates (../shared/toke
 
   it('Qwen2.5 maps developer to system (its template does not know developer)', async () => {
     const service = await serviceWith(tokenizerDir('qwen2.5'));
-    const { prompt } = service.renderChat([{ role: 'developer', content: 'Answer in French.' }, { role: 'user', content: 'Hi' }], { addGenerationPrompt: true });
+    const { prompt } = await service.renderChat([{ role: 'developer', content: 'Answer in French.' }, { role: 'user', content: 'Hi' }], { addGenerationPrompt: true });
     expect(prompt.startsWith('<|im_start|>system\nAnswer in French.<|im_end|>')).toBe(true);
   });
 });

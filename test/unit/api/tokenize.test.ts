@@ -51,7 +51,7 @@ describe('POST /tokenize', () => {
     const rendered = t.service.renderedChats[0]!;
     expect(rendered.options).toEqual({ addGenerationPrompt: true, templateKwargs: { x: 1 }, tools });
     expect(rendered.messages[1]).toEqual({ role: 'user', content: 'Hi' });
-    expect(result.tokens).toEqual(t.service.encode(rendered.prompt));
+    expect(result.tokens).toEqual(await t.service.encode(rendered.prompt));
     expect(result.count).toBe(result.tokens.length);
 
     await tokenize({ messages, add_generation_prompt: false });

@@ -206,13 +206,13 @@ describe('instrumentService timings', () => {
     expect(value('updraft_generation_tokens_total')).toBe(4);
   });
 
-  it('forwards everything else to the service unchanged', () => {
+  it('forwards everything else to the service unchanged', async () => {
     const service = new FakeInferenceService();
     service.chatTemplateSource = '{{ messages }}';
     const instrumented = instrumentService(service, { metrics: new ServerMetrics(service, { processMetrics: false }) });
     expect(instrumented.model).toBe(service.model);
     expect(instrumented.chatTemplateSource).toBe('{{ messages }}');
-    expect(instrumented.encode('a b')).toEqual(service.encode('a b'));
+    expect(await instrumented.encode('a b')).toEqual(await service.encode('a b'));
     expect(instrumented.stats()).toEqual(service.stats());
     expect(instrumentService(service, {})).toBe(service);
   });

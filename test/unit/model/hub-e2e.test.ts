@@ -64,7 +64,7 @@ async function greedyTexts(model: string): Promise<string[]> {
       let text = '';
       const outputs: AsyncIterable<GenerateOutput> = runtime.service.generate({
         requestId: `r${i}`,
-        promptTokenIds: runtime.service.encode(prompt),
+        promptTokenIds: await runtime.service.encode(prompt),
         params: defaultSamplingParams({ temperature: 0, maxTokens: 12, ignoreEos: true }),
       });
       for await (const output of outputs) text += output.text;
