@@ -31,6 +31,9 @@ struct LaunchContext {
   uint32_t aic_cores = 24;  // cube cores (blockDim limit of cube kernels)
   // Device memory: kMaxBlocks error slots of kErrorSlotInts int32 each, zero when no error is pending.
   void *error_slots = nullptr;
+  // This launch's index among the backend's launches since its last synchronize (or graph capture
+  // begin); kernels record it with an operand error so the host can name the failing op.
+  int32_t launch_index = 0;
   // Device scratch, stable across calls (graph capture replays it). Launch functions needing more than
   // workspace_bytes call reserve_workspace first (never while a graph is being captured).
   void *workspace = nullptr;
@@ -67,8 +70,10 @@ int32_t supports_op(const ud_op &op);
 // The message of a device error slot ("rope_kv_write: slot_mapping[1] = 8 is outside the cache's 8
 // slots", the CPU kernels' wording). `slot` points at kErrorSlotInts int32.
 std::string format_device_error(const int32_t *slot);
-// The first error recorded in an error area of kMaxBlocks slots, or "" when none.
-std::string first_device_error(const int32_t *slots);
+// The first error recorded in an error area of kMaxBlocks slots (the lowest launch index; among a
+// launch's blocks the lowest block), or "" when none; *launch (when given) gets its launch index, -1
+// when none.
+std::string first_device_error(const int32_t *slots, int32_t *launch = nullptr);
 
 }  // namespace updraft::ascendc
 

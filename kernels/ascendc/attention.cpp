@@ -28,7 +28,7 @@ namespace updraft_ascendc {
 template <typename TQ, typename TC> class AttentionKernel {
  public:
   __aicore__ inline void Run(GM_ADDR q, GM_ADDR k_cache, GM_ADDR v_cache, GM_ADDR block_tables, GM_ADDR seq_lens, GM_ADDR query_start_loc,
-                             GM_ADDR out, GM_ADDR errors, const AttentionTiling &t) {
+                             GM_ADDR out, GM_ADDR errors, int32_t launch, const AttentionTiling &t) {
     t_ = t;
     const uint64_t q_row = uint64_t{t.num_heads} * t.head_dim;
     kv_row_ = t.num_kv_heads * t.head_dim;
@@ -39,7 +39,7 @@ template <typename TQ, typename TC> class AttentionKernel {
     lens_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(seq_lens), t.num_seqs);                                     // [S]
     starts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(query_start_loc), t.num_seqs + 1);                        // [S + 1]
     out_.SetGlobalBuffer(reinterpret_cast<__gm__ TQ *>(out), uint64_t{t.num_tokens} * q_row);                              // [T, H * D]
-    errors_.Init(pipe_, errors, 4 /* UD_OP_ATTENTION */);
+    errors_.Init(pipe_, errors, 4 /* UD_OP_ATTENTION */, launch);
     const uint32_t p = t.chunk, dp = t.d_pad, g = t.group;
     pipe_.InitBuffer(kc_q_, 1, p * dp * sizeof(TC));
     pipe_.InitBuffer(vc_q_, 1, p * dp * sizeof(TC));
@@ -282,16 +282,16 @@ template <typename TQ, typename TC> class AttentionKernel {
 
 template <typename TQ, typename TC>
 __aicore__ inline void Attention(GM_ADDR q, GM_ADDR k_cache, GM_ADDR v_cache, GM_ADDR block_tables, GM_ADDR seq_lens, GM_ADDR query_start_loc,
-                                 GM_ADDR out, GM_ADDR errors, AttentionTiling tiling) {
+                                 GM_ADDR out, GM_ADDR errors, int32_t launch, AttentionTiling tiling) {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
   AttentionKernel<TQ, TC> kernel;
-  kernel.Run(q, k_cache, v_cache, block_tables, seq_lens, query_start_loc, out, errors, tiling);
+  kernel.Run(q, k_cache, v_cache, block_tables, seq_lens, query_start_loc, out, errors, launch, tiling);
 }
 
 UD_ASCENDC_ENTRIES2(ud_attention,
                     (GM_ADDR q, GM_ADDR k_cache, GM_ADDR v_cache, GM_ADDR block_tables, GM_ADDR seq_lens, GM_ADDR query_start_loc, GM_ADDR out,
-                     GM_ADDR errors, AttentionTiling tiling),
-                    (q, k_cache, v_cache, block_tables, seq_lens, query_start_loc, out, errors, tiling), Attention)
+                     GM_ADDR errors, int32_t launch, AttentionTiling tiling),
+                    (q, k_cache, v_cache, block_tables, seq_lens, query_start_loc, out, errors, launch, tiling), Attention)
 
 }  // namespace updraft_ascendc
 
@@ -359,7 +359,7 @@ ud_status launch_attention(const ud_op &op, LaunchContext &ctx) {
   const uint32_t blocks = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(items, ctx.aiv_cores)));
 #define UD_LAUNCH(A, B)                                                                                                                      \
   return UD_ASCENDC_LAUNCH(ctx, "attention<" #A "," #B ">", blocks, updraft_ascendc::ud_attention_##A##_##B, gm(q), gm(k_cache), gm(v_cache), \
-                           gm(block_tables), gm(seq_lens), gm(query_start_loc), gm(out), static_cast<uint8_t *>(ctx.error_slots), t)
+                           gm(block_tables), gm(seq_lens), gm(query_start_loc), gm(out), static_cast<uint8_t *>(ctx.error_slots), ctx.launch_index, t)
   UD_ASCENDC_FLOAT_CASES2(q.dtype, k_cache.dtype, UD_LAUNCH)
 #undef UD_LAUNCH
   return ctx.fail(UD_ERR_UNSUPPORTED, "attention: unsupported dtypes");

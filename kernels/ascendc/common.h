@@ -129,25 +129,33 @@ __aicore__ inline void CopyInToScalar() {
 }
 
 // Operand values only the device can check (ids read from GM): each block owns one 32-byte slot of the
-// error area (so reports never race) and records its first error there; the host formats it
-// (dispatch.cpp). Costs 32 bytes of UB.
+// error area (so reports never race) and records its first error there, with the launch's index among
+// those since the backend's last synchronize (the executor names the op from it: "launch #N"); the host
+// formats it (dispatch.cpp). The area is shared by every launch until the backend clears it, so a report
+// first reads the slot back and leaves an earlier launch's error in place (launches on a stream run in
+// order): the host then finds the first failing launch, as CUDA's first-error record does. Costs 32 bytes
+// of UB, and on the error path only one 32-byte GM read.
 class ErrorSlot {
  public:
-  __aicore__ inline void Init(TPipe &pipe, GM_ADDR errors, int32_t op) {
+  __aicore__ inline void Init(TPipe &pipe, GM_ADDR errors, int32_t op, int32_t launch) {
     gm_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(errors) + GetBlockIdx() * kErrorSlotInts, kErrorSlotInts);
     pipe.InitBuffer(buf_, kBlockBytes);
     op_ = op;
+    launch_ = launch;
   }
   __aicore__ inline void Report(int32_t code, int32_t a, int32_t b, int32_t c) {
     if (reported_) return;
     reported_ = true;
     LocalTensor<int32_t> t = buf_.Get<int32_t>();
+    DataCopy(t, gm_, kErrorSlotInts);
+    CopyInToScalar();
+    if (t.GetValue(0) != kDeviceErrorNone) return;  // an earlier launch's error stays
     t.SetValue(0, code);
     t.SetValue(1, op_);
     t.SetValue(2, a);
     t.SetValue(3, b);
     t.SetValue(4, c);
-    t.SetValue(5, 0);
+    t.SetValue(5, launch_);
     t.SetValue(6, 0);
     t.SetValue(7, 0);
     ScalarToCopyOut();
@@ -158,6 +166,7 @@ class ErrorSlot {
   GlobalTensor<int32_t> gm_;
   TBuf<TPosition::VECCALC> buf_;
   int32_t op_ = 0;
+  int32_t launch_ = 0;
   bool reported_ = false;
 };
 

@@ -108,12 +108,16 @@ std::string format_device_error(const int32_t *slot) {
   }
 }
 
-std::string first_device_error(const int32_t *slots) {
+std::string first_device_error(const int32_t *slots, int32_t *launch) {
+  // Every slot keeps its block's first error (common.h ErrorSlot), so the first failing launch is the
+  // lowest launch index among the slots in use.
+  const int32_t *first = nullptr;
   for (uint32_t b = 0; b < updraft_ascendc::kMaxBlocks; b++) {
     const int32_t *slot = slots + b * updraft_ascendc::kErrorSlotInts;
-    if (slot[0] != 0) return format_device_error(slot);
+    if (slot[0] != 0 && (!first || slot[5] < first[5])) first = slot;
   }
-  return "";
+  if (launch) *launch = first ? first[5] : -1;
+  return first ? format_device_error(first) : "";
 }
 
 }  // namespace updraft::ascendc

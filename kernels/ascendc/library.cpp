@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 
 #include <functional>
+#include <mutex>
 
 #include "kernel_operator.h"
 #include "sim_stream_task.h"
@@ -32,7 +33,11 @@ AscendC::shim::Device &standalone_device() {
   return device;
 }
 
+// One shim device for every backend instance of the process, and a launch's state lives in it: launches
+// from several threads (the ranks of a device group run their steps concurrently) take turns.
 bool run_on_shim(const char *kernel, uint32_t blocks, const std::function<void()> &body, std::string &error) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   try {
     return standalone_device().launch(kernel, blocks, body, error);
   } catch (const std::exception &e) {
@@ -101,6 +106,7 @@ UD_ASCENDC_EXPORT int32_t updraft_ascendc_launch(const ud_op *op, updraft_ascend
     ctx.aiv_cores = c->aiv_cores;
     ctx.aic_cores = c->aic_cores;
     ctx.error_slots = c->error_slots;
+    ctx.launch_index = c->launch_index;
     ctx.workspace = c->workspace;
     ctx.workspace_bytes = c->workspace_bytes;
     if (c->reserve_workspace) {
@@ -129,7 +135,9 @@ UD_ASCENDC_EXPORT int32_t updraft_ascendc_launch(const ud_op *op, updraft_ascend
 
 UD_ASCENDC_EXPORT int32_t updraft_ascendc_supports(const ud_op *op) { return updraft::ascendc::supports_op(*op); }
 
-UD_ASCENDC_EXPORT void updraft_ascendc_device_error(const int32_t *slots, char *out, size_t out_len) {
-  const std::string message = updraft::ascendc::first_device_error(slots);
+UD_ASCENDC_EXPORT int32_t updraft_ascendc_device_error(const int32_t *slots, char *out, size_t out_len) {
+  int32_t launch = -1;
+  const std::string message = updraft::ascendc::first_device_error(slots, &launch);
   if (out && out_len) std::snprintf(out, out_len, "%s", message.c_str());
+  return launch;
 }

@@ -17,7 +17,7 @@ namespace updraft_ascendc {
 class ProcessLogitsKernel {
  public:
   __aicore__ inline void Run(GM_ADDR flags, GM_ADDR penalties, GM_ADDR token_ids, GM_ADDR token_counts, GM_ADDR extra_ids, GM_ADDR bias_ids,
-                             GM_ADDR bias_values, GM_ADDR allowed, GM_ADDR logits, GM_ADDR errors, const ProcessLogitsTiling &t) {
+                             GM_ADDR bias_values, GM_ADDR allowed, GM_ADDR logits, GM_ADDR errors, int32_t launch, const ProcessLogitsTiling &t) {
     t_ = t;
     const uint32_t r = t.num_rows;
     flags_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(flags), r);                      // [R]
@@ -33,7 +33,7 @@ class ProcessLogitsKernel {
     }
     if (t.num_words) allowed_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t *>(allowed), uint64_t{r} * t.num_words * 4);  // [R, W] u32
     logits_.SetGlobalBuffer(reinterpret_cast<__gm__ f32 *>(logits), uint64_t{r} * t.vocab);   // rows [0, R) of [S, V]
-    errors_.Init(pipe_, errors, 10 /* UD_OP_PROCESS_LOGITS */);
+    errors_.Init(pipe_, errors, 10 /* UD_OP_PROCESS_LOGITS */, launch);
     pipe_.InitBuffer(x_q_, 2, t.chunk * sizeof(f32));
     pipe_.InitBuffer(m_q_, 2, t.chunk / 8);
     pipe_.InitBuffer(y_q_, 2, t.chunk * sizeof(f32));
@@ -149,11 +149,11 @@ class ProcessLogitsKernel {
 };
 
 extern "C" __global__ __aicore__ void ud_process_logits(GM_ADDR flags, GM_ADDR penalties, GM_ADDR token_ids, GM_ADDR token_counts, GM_ADDR extra_ids,
-                                                        GM_ADDR bias_ids, GM_ADDR bias_values, GM_ADDR allowed, GM_ADDR logits, GM_ADDR errors,
+                                                        GM_ADDR bias_ids, GM_ADDR bias_values, GM_ADDR allowed, GM_ADDR logits, GM_ADDR errors, int32_t launch,
                                                         ProcessLogitsTiling tiling) {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
   ProcessLogitsKernel kernel;
-  kernel.Run(flags, penalties, token_ids, token_counts, extra_ids, bias_ids, bias_values, allowed, logits, errors, tiling);
+  kernel.Run(flags, penalties, token_ids, token_counts, extra_ids, bias_ids, bias_values, allowed, logits, errors, launch, tiling);
 }
 
 }  // namespace updraft_ascendc
@@ -202,7 +202,7 @@ ud_status launch_process_logits(const ud_op &op, LaunchContext &ctx) {
   t.chunk = std::min<uint32_t>(align_up(std::max<uint32_t>(t.vocab, 1), 256), 4096);
   const uint32_t blocks = std::min<uint32_t>(t.num_rows, ctx.aiv_cores);
   return UD_ASCENDC_LAUNCH(ctx, "process_logits", blocks, updraft_ascendc::ud_process_logits, gm(flags), gm(penalties), gm(token_ids), gm(token_counts),
-                           gm(extra_ids), gm(bias_ids), gm(bias_values), gm(allowed), gm(logits), static_cast<uint8_t *>(ctx.error_slots), t);
+                           gm(extra_ids), gm(bias_ids), gm(bias_values), gm(allowed), gm(logits), static_cast<uint8_t *>(ctx.error_slots), ctx.launch_index, t);
 }
 
 }  // namespace updraft::ascendc

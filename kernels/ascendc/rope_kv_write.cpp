@@ -17,7 +17,7 @@ namespace updraft_ascendc {
 template <typename T, typename TQ, typename TC> class RopeKvWriteKernel {
  public:
   __aicore__ inline void Run(GM_ADDR qkv, GM_ADDR positions, GM_ADDR inv_freq, GM_ADDR slot_mapping, GM_ADDR q_out, GM_ADDR k_cache,
-                             GM_ADDR v_cache, GM_ADDR errors, const RopeTiling &t) {
+                             GM_ADDR v_cache, GM_ADDR errors, int32_t launch, const RopeTiling &t) {
     t_ = t;
     half_ = t.rotary_dim / 2;
     pass_ = t.head_dim - t.rotary_dim;
@@ -30,7 +30,7 @@ template <typename T, typename TQ, typename TC> class RopeKvWriteKernel {
     q_.SetGlobalBuffer(reinterpret_cast<__gm__ TQ *>(q_out), uint64_t{t.num_tokens} * t.num_heads * t.head_dim);  // [T, H, D]
     k_.SetGlobalBuffer(reinterpret_cast<__gm__ TC *>(k_cache), uint64_t{t.num_slots} * kv_row_);  // [slots, KV, D]
     v_.SetGlobalBuffer(reinterpret_cast<__gm__ TC *>(v_cache), uint64_t{t.num_slots} * kv_row_);
-    errors_.Init(pipe_, errors, 3 /* UD_OP_ROPE_KV_WRITE */);
+    errors_.Init(pipe_, errors, 3 /* UD_OP_ROPE_KV_WRITE */, launch);
     const uint32_t hp = t.half_pad, pp = t.pass_pad, g = t.group;
     pipe_.InitBuffer(x1_q_, 1, g * hp * sizeof(T));
     pipe_.InitBuffer(x2_q_, 1, g * hp * sizeof(T));
@@ -219,16 +219,16 @@ template <typename T, typename TQ, typename TC> class RopeKvWriteKernel {
 
 template <typename T, typename TC>
 __aicore__ inline void RopeKvWrite(GM_ADDR qkv, GM_ADDR positions, GM_ADDR inv_freq, GM_ADDR slot_mapping, GM_ADDR q_out, GM_ADDR k_cache,
-                                   GM_ADDR v_cache, GM_ADDR errors, RopeTiling tiling) {
+                                   GM_ADDR v_cache, GM_ADDR errors, int32_t launch, RopeTiling tiling) {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
   RopeKvWriteKernel<T, T, TC> kernel;  // q_out shares qkv's dtype (the executor's layout)
-  kernel.Run(qkv, positions, inv_freq, slot_mapping, q_out, k_cache, v_cache, errors, tiling);
+  kernel.Run(qkv, positions, inv_freq, slot_mapping, q_out, k_cache, v_cache, errors, launch, tiling);
 }
 
 UD_ASCENDC_ENTRIES2(ud_rope_kv_write,
                     (GM_ADDR qkv, GM_ADDR positions, GM_ADDR inv_freq, GM_ADDR slot_mapping, GM_ADDR q_out, GM_ADDR k_cache, GM_ADDR v_cache,
-                     GM_ADDR errors, RopeTiling tiling),
-                    (qkv, positions, inv_freq, slot_mapping, q_out, k_cache, v_cache, errors, tiling), RopeKvWrite)
+                     GM_ADDR errors, int32_t launch, RopeTiling tiling),
+                    (qkv, positions, inv_freq, slot_mapping, q_out, k_cache, v_cache, errors, launch, tiling), RopeKvWrite)
 
 }  // namespace updraft_ascendc
 
@@ -288,7 +288,7 @@ ud_status launch_rope_kv_write(const ud_op &op, LaunchContext &ctx) {
   const uint32_t blocks = static_cast<uint32_t>(std::min<int64_t>(num_tokens, ctx.aiv_cores));
 #define UD_LAUNCH(A, B)                                                                                                                       \
   return UD_ASCENDC_LAUNCH(ctx, "rope_kv_write<" #A "," #B ">", blocks, updraft_ascendc::ud_rope_kv_write_##A##_##B, gm(qkv), gm(positions), \
-                           gm(inv_freq), gm(slot_mapping), gm(q_out), gm(k_cache), gm(v_cache), static_cast<uint8_t *>(ctx.error_slots), tiling)
+                           gm(inv_freq), gm(slot_mapping), gm(q_out), gm(k_cache), gm(v_cache), static_cast<uint8_t *>(ctx.error_slots), ctx.launch_index, tiling)
   UD_ASCENDC_FLOAT_CASES2(qkv.dtype, k_cache.dtype, UD_LAUNCH)
 #undef UD_LAUNCH
   return ctx.fail(UD_ERR_UNSUPPORTED, "rope_kv_write: unsupported dtypes");

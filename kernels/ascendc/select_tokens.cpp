@@ -17,14 +17,14 @@ class SelectTokensKernel {
                              GM_ADDR sources,  // [T] i32 (when has_sources)
                              GM_ADDR table,    // [R] i32 (when has_sources)
                              GM_ADDR out,      // [D >= T] i32
-                             GM_ADDR errors, const SelectTokensTiling &t) {
+                             GM_ADDR errors, int32_t launch, const SelectTokensTiling &t) {
     ids_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(ids), t.count);
     if (t.has_sources) {
       sources_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(sources), t.count);
       if (t.table_rows > 0) table_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(table), t.table_rows);
     }
     out_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t *>(out), t.count);
-    errors_.Init(pipe_, errors, 9 /* UD_OP_SELECT_TOKENS */);
+    errors_.Init(pipe_, errors, 9 /* UD_OP_SELECT_TOKENS */, launch);
     pipe_.InitBuffer(out_q_, 2, t.chunk * sizeof(int32_t));
     uint64_t begin = 0, end = 0;
     BlockShare(CeilDiv(t.count, t.chunk), begin, end);
@@ -58,11 +58,11 @@ class SelectTokensKernel {
   GlobalTensor<int32_t> ids_, sources_, table_, out_;
 };
 
-extern "C" __global__ __aicore__ void ud_select_tokens(GM_ADDR ids, GM_ADDR sources, GM_ADDR table, GM_ADDR out, GM_ADDR errors,
+extern "C" __global__ __aicore__ void ud_select_tokens(GM_ADDR ids, GM_ADDR sources, GM_ADDR table, GM_ADDR out, GM_ADDR errors, int32_t launch,
                                                        SelectTokensTiling tiling) {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
   SelectTokensKernel kernel;
-  kernel.Run(ids, sources, table, out, errors, tiling);
+  kernel.Run(ids, sources, table, out, errors, launch, tiling);
 }
 
 }  // namespace updraft_ascendc
@@ -92,7 +92,7 @@ ud_status launch_select_tokens(const ud_op &op, LaunchContext &ctx) {
   tiling.chunk = 1024;
   const uint32_t blocks = std::min<uint32_t>(ceil_div(tiling.count, tiling.chunk), ctx.aiv_cores);
   return UD_ASCENDC_LAUNCH(ctx, "select_tokens", blocks, updraft_ascendc::ud_select_tokens, gm(ids), gm(sources), gm(table), gm(out),
-                           static_cast<uint8_t *>(ctx.error_slots), tiling);
+                           static_cast<uint8_t *>(ctx.error_slots), ctx.launch_index, tiling);
 }
 
 }  // namespace updraft::ascendc

@@ -8,7 +8,8 @@
 namespace updraft_ascendc {
 
 // Each block owns one slot of the device error area (common.h ErrorSlot): 8 int32 =
-// {code, op, v0, v1, v2, 0, 0, 0}; code 0 = no error.
+// {code, op, v0, v1, v2, launch, 0, 0}; code 0 = no error. `launch` is the reporting launch's index among
+// those since the backend's last synchronize (or graph capture begin); a slot keeps its first error.
 constexpr uint32_t kErrorSlotInts = 8;
 constexpr uint32_t kMaxBlocks = 48;  // the most blocks any launch uses (the vector cores of a 910B)
 

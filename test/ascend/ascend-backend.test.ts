@@ -4,7 +4,8 @@
  * (test/ascend/native/fake_acl.cc) and at the kernels built against the shim, both in
  * build/native/ascend/fake/. Each scenario runs in its own process (the runtime is loaded once per
  * process): a working runtime (ops match cpu, device-side operand errors surface at synchronize with the
- * CPU kernels' wording, the backend keeps working), ACL graph capture of program steps (replays give the
+ * CPU kernels' wording and name the first failing op, eagerly and from graph replays, the backend keeps
+ * working), ACL graph capture of program steps (replays give the
  * eager results; a runtime without the aclmdlRI* entries, or a failing capture, falls back to eager
  * steps), no NPU, no kernel library, no runtime at all.
  * What this cannot check: the real ACL's behaviour and the bisheng-built kernels.
@@ -83,6 +84,24 @@ describe.skipIf(skipReason !== null)(`ascend backend over a stand-in ACL runtime
       expect(v.ascend, key).toEqual(v.cpu);
     }
     expect(r['deviceError']).toMatch(/rope_kv_write: slot_mapping\[1\] = 8 is outside the cache's 8 slots/);
+  });
+
+  it('names the op of a device-side operand error (the first failing launch), eagerly and in graph replays', () => {
+    const r = runChild({ LD_LIBRARY_PATH: fakeDir, UPDRAFT_ASCEND_KERNELS: kernels });
+    expect(r['openError']).toBeUndefined();
+    const n = r['launchNaming'] as Record<string, unknown>;
+    const bad = (row: number, source: number) => `select_tokens: row ${row} takes sample ${source} of a table with 4`;
+    // op 1 fails; both fail (into the same error slot): the first, op 0, is named.
+    expect(n['secondBad']).toBe(`op 1 (select_tokens): ${bad(1, 9)}`);
+    expect(n['bothBad']).toBe(`op 0 (select_tokens): ${bad(0, 7)}`);
+    expect(n['afterErrors']).toEqual({ a: [10, 2], b: [13, 12] });
+    // The same from a captured graph: warm-up, capture, then replays carry the captured launch numbers.
+    expect(n['graphWarmUp']).toEqual({ a: [10, 11], b: [12, 13] });
+    expect(n['graphCapture']).toEqual({ a: [11, 12], b: [13, 10] });
+    expect(n['graphSecondBad']).toBe(`op 1 (select_tokens): ${bad(0, 6)}`);
+    expect(n['graphBothBad']).toBe(`op 0 (select_tokens): ${bad(0, 5)}`);
+    expect(n['graphAfterErrors']).toEqual({ a: [13, 13], b: [1, 10] });
+    expect(n['graphStats']).toMatchObject({ enabled: true, captured: 1, replayed: 4, error: null });
   });
 
   it('captures program steps into ACL graphs whose replays give the eager results', () => {

@@ -12,6 +12,12 @@
 // aclrtMalloc, pinned host staging from aclrtMallocHost, copies and kernels in stream order, operand
 // errors the kernels record (kernels/ascendc/tiling.h error slots) checked at synchronize, and graph capture
 // of a decode step with aclmdlRICaptureBegin/End + aclmdlRIExecuteAsync where the runtime has them.
+//
+// Device-side operand errors name their launch, as the CUDA backend's do: every launch is numbered among
+// those since the last synchronize or graph_begin (a captured graph's launches from 0, as in every
+// replay), the kernels record that number with the error in their block's slot and keep a slot's first
+// error, and synchronize fails with "launch #N: <message>" for the lowest N, so that the executor
+// (native/src/backend.cc) names the op: "op 1 (attention): attention: ...".
 #include "ascend_backend.h"
 
 #include <dlfcn.h>
@@ -72,7 +78,7 @@ struct Kernels {
   int32_t (*abi_version)() = nullptr;
   int32_t (*launch)(const ud_op *, updraft_ascendc_context *) = nullptr;
   int32_t (*supports)(const ud_op *) = nullptr;
-  void (*device_error)(const int32_t *, char *, size_t) = nullptr;
+  int32_t (*device_error)(const int32_t *, char *, size_t) = nullptr;
 };
 
 // ACL is process-wide (aclInit once per process, never finalised while anything may use it), so the
@@ -191,8 +197,16 @@ struct AscendBackend {
   void *error_slots = nullptr;       // device
   int32_t *host_errors = nullptr;    // pinned
   updraft_ascendc_context kernels{};
+  int32_t launches_since_sync = 0;  // numbers the launches for device-side errors ("launch #N")
   bool capturing = false;
   std::string error;
+};
+
+// A captured step: the ACL model and how many launches it replays, so that the launch count stays in
+// step across replays (the captured kernels carry the indices they were captured with, from 0).
+struct AscendGraph {
+  aclmdlRI model = nullptr;
+  int32_t launches = 0;
 };
 
 AscendBackend *self(ud_backend *b) { return reinterpret_cast<AscendBackend *>(b); }
@@ -296,6 +310,7 @@ ud_status launch(ud_backend *b, const ud_op *op) {
   AscendBackend &s = *self(b);
   // Workspace growth allocates, which a capture must not do: only grow outside captures.
   s.kernels.reserve_workspace = s.capturing ? nullptr : reserve_workspace;
+  s.kernels.launch_index = s.launches_since_sync++;  // counted even if the launch fails, as the executor's labels are
   const int32_t status = runtime().kernels.launch(op, &s.kernels);
   if (status != UD_OK) return fail(b, static_cast<ud_status>(status), s.kernels.error);
   return UD_OK;
@@ -304,18 +319,25 @@ ud_status launch(ud_backend *b, const ud_op *op) {
 ud_status synchronize(ud_backend *b) {
   UD_ACL_ACTIVATE(b);
   AscendBackend &s = *self(b);
+  s.launches_since_sync = 0;
   if (s.capturing) return fail(b, UD_ERR_INVALID_ARGUMENT, "ascend: synchronize during graph capture");
+  // What naming the failing launch costs: no more copying than finding an error at all. The error area
+  // stays one area of kMaxBlocks 32-byte slots (1.5 KiB) whatever the number of launches since the last
+  // synchronize, copied down with the stream's last work (one wait covers both) and scanned on the host
+  // (48 slots, the lowest launch number wins); each launch passes its number as one more scalar kernel
+  // argument, and only a block that reports an error reads its slot back first (32 bytes).
   aclError err = acl().aclrtMemcpyAsync(s.host_errors, kErrorAreaBytes, s.error_slots, kErrorAreaBytes, ACL_MEMCPY_DEVICE_TO_HOST, s.stream);
   if (err == ACL_SUCCESS) err = acl().aclrtSynchronizeStream(s.stream);
   if (err != ACL_SUCCESS) return fail_acl(b, err, "a kernel or copy (aclrtSynchronizeStream)");
   char message[512] = {0};
-  runtime().kernels.device_error(s.host_errors, message, sizeof message);
+  const int32_t launch = runtime().kernels.device_error(s.host_errors, message, sizeof message);
   if (!message[0]) return UD_OK;
   std::memset(s.host_errors, 0, kErrorAreaBytes);
   err = acl().aclrtMemsetAsync(s.error_slots, kErrorAreaBytes, 0, kErrorAreaBytes, s.stream);
   if (err == ACL_SUCCESS) err = acl().aclrtSynchronizeStream(s.stream);
   if (err != ACL_SUCCESS) return fail_acl(b, err, "clearing the device error slots");
-  return fail(b, UD_ERR_INVALID_ARGUMENT, message);
+  if (launch < 0) return fail(b, UD_ERR_INVALID_ARGUMENT, message);
+  return fail(b, UD_ERR_INVALID_ARGUMENT, "launch #" + std::to_string(launch) + ": " + message);
 }
 
 ud_status graph_begin(ud_backend *b) {
@@ -326,6 +348,7 @@ ud_status graph_begin(ud_backend *b) {
   const aclError err = acl().aclmdlRICaptureBegin(s.stream, ACL_MODEL_RI_CAPTURE_MODE_THREAD_LOCAL);
   if (err != ACL_SUCCESS) return fail_acl(b, err, "aclmdlRICaptureBegin");
   s.capturing = true;
+  s.launches_since_sync = 0;  // captured launches are numbered from 0, as in every replay
   return UD_OK;
 }
 
@@ -335,24 +358,37 @@ ud_status graph_end(ud_backend *b, ud_graph **out) {
   *out = nullptr;
   if (!s.capturing) return fail(b, UD_ERR_INVALID_ARGUMENT, "ascend: graph_end without graph_begin");
   s.capturing = false;
+  const int32_t launches = s.launches_since_sync;
   aclmdlRI model = nullptr;
   const aclError err = acl().aclmdlRICaptureEnd(s.stream, &model);  // always leaves capture mode
   if (err != ACL_SUCCESS || !model) {
     if (model) (void)acl().aclmdlRIDestroy(model);
     return fail_acl(b, err, "aclmdlRICaptureEnd");
   }
-  *out = reinterpret_cast<ud_graph *>(model);
+  auto *graph = new (std::nothrow) AscendGraph{model, launches};
+  if (!graph) {
+    (void)acl().aclmdlRIDestroy(model);
+    return fail(b, UD_ERR_OUT_OF_MEMORY, "ascend: out of host memory for a graph");
+  }
+  *out = reinterpret_cast<ud_graph *>(graph);
   return UD_OK;
 }
 
 ud_status graph_launch(ud_backend *b, ud_graph *g) {
   UD_ACL_ACTIVATE(b);
-  const aclError err = acl().aclmdlRIExecuteAsync(reinterpret_cast<aclmdlRI>(g), self(b)->stream);
-  return err == ACL_SUCCESS ? UD_OK : fail_acl(b, err, "aclmdlRIExecuteAsync");
+  AscendBackend &s = *self(b);
+  const auto *graph = reinterpret_cast<const AscendGraph *>(g);
+  const aclError err = acl().aclmdlRIExecuteAsync(graph->model, s.stream);
+  if (err != ACL_SUCCESS) return fail_acl(b, err, "aclmdlRIExecuteAsync");
+  s.launches_since_sync += graph->launches;
+  return UD_OK;
 }
 
 void graph_destroy(ud_backend *b, ud_graph *g) {
-  if (g && activate(b) == UD_OK) (void)acl().aclmdlRIDestroy(reinterpret_cast<aclmdlRI>(g));
+  if (!g) return;
+  auto *graph = reinterpret_cast<AscendGraph *>(g);
+  if (activate(b) == UD_OK) (void)acl().aclmdlRIDestroy(graph->model);
+  delete graph;
 }
 
 const char *last_error(ud_backend *b) { return self(b)->error.c_str(); }
