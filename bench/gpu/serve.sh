@@ -128,8 +128,9 @@ run() {
   fi
   ((limit > left)) && limit=$left
   log "=== $run_name (time limit $limit s): updraft bench serve $*"
-  local result=$runs/$run_name.json start=$SECONDS lines
+  local result=$runs/$run_name.json start=$SECONDS lines engine_before
   lines=$(wc -l < "$lag_file")
+  engine_before=$("$node" bench/serve/engine-stats.ts "http://127.0.0.1:$port")
   # The warm-up's first request checks the server answers; the measured runs skip that check.
   local check=(--ready-check-timeout-sec 0)
   [[ $run_name == warmup ]] && check=(--ready-check-timeout-sec 60)
@@ -139,6 +140,7 @@ run() {
   local rc=${PIPESTATUS[0]}
   lag_after "$lines" "$runs/$run_name.lag.json"
   log "--- $run_name: exit $rc after $((SECONDS - start)) s; server event-loop lag: $(cat "$runs/$run_name.lag.json" 2>/dev/null)"
+  log "--- $run_name: $("$node" bench/serve/engine-stats.ts "http://127.0.0.1:$port" --since "$engine_before")"
   if [[ $run_name == warmup ]]; then rm -f "$result" "$runs/$run_name.lag.json"; return; fi
   ((rc == 0)) || failed=1
   order=$((order + 1))

@@ -169,6 +169,9 @@ export class EngineCore {
   }
 
   async #steps(inFlight: InFlightStep[], setCurrent: (step: InFlightStep | undefined) => void): Promise<void> {
+    // The loop starts from idle: the time since the last burst's final result was no work, not host
+    // overhead, so it must not count as the device waiting on the host.
+    this.#lastResultAt = 0;
     for (;;) {
       setCurrent(undefined);
       const launchStart = performance.now();

@@ -106,6 +106,17 @@ export interface RequestTiming {
   numPreemptions: number;
 }
 
+/** Cumulative counters of the engine loop: where a step's time goes (GET /metrics, bench/gpu/serve.sh). */
+export interface EngineTimingStats {
+  numSteps: number;
+  /** Milliseconds spent awaiting device steps. */
+  deviceTimeMs: number;
+  /** Host milliseconds between a step's result and the next launch (update, schedule, prepare). */
+  criticalHostTimeMs: number;
+  /** Of those, milliseconds the device sat idle (no step queued): host time async scheduling did not hide. */
+  exposedHostTimeMs: number;
+}
+
 export type ServiceErrorKind = 'invalid_request' | 'overloaded' | 'unavailable' | 'internal';
 
 /** An error the service raises on purpose; the API maps `kind` to the HTTP status. */
@@ -132,6 +143,8 @@ export interface ServiceStats {
   prefixCacheQueries: number;
   prefixCacheHits: number;
   numPreemptions: number;
+  /** The engine loop's cumulative timing (absent for services without a local engine). */
+  engine?: EngineTimingStats;
 }
 
 export interface InferenceService {

@@ -153,6 +153,12 @@ export class LocalInferenceService implements InferenceService {
       prefixCacheQueries: cache.queries,
       prefixCacheHits: cache.hits,
       numPreemptions: this.engine.numPreemptions,
+      engine: {
+        numSteps: this.engine.numSteps,
+        deviceTimeMs: this.engine.deviceTimeMs,
+        criticalHostTimeMs: this.engine.criticalHostTimeMs,
+        exposedHostTimeMs: this.engine.exposedHostTimeMs,
+      },
     };
   }
 }

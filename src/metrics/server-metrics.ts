@@ -66,6 +66,10 @@ export const METRIC_NAMES = {
   requestGenerationTokens: ['updraft_request_generation_tokens', 'vllm:request_generation_tokens'],
   errors: ['updraft_request_errors_total', null],
   rejected: ['updraft_requests_rejected_total', null],
+  engineSteps: ['updraft_engine_steps_total', null],
+  engineDevice: ['updraft_engine_device_seconds_total', null],
+  engineHostCritical: ['updraft_engine_host_critical_seconds_total', null],
+  engineDeviceIdle: ['updraft_engine_device_idle_seconds_total', null],
 } as const satisfies Record<string, readonly [string, string | null]>;
 
 /** Older endpoint pickers (Inference Extension < v1) read vLLM's previous name for KV usage. */
@@ -151,6 +155,11 @@ export class ServerMetrics {
     engineCounter(METRIC_NAMES.prefixQueries, 'Prefix cache queries, in prompt tokens looked up.', (s) => s.prefixCacheQueries);
     engineCounter(METRIC_NAMES.prefixHits, 'Prefix cache hits, in prompt tokens served from the cache.', (s) => s.prefixCacheHits);
     engineCounter(METRIC_NAMES.preemptions, 'Requests preempted (their KV blocks taken back, recomputed later).', (s) => s.numPreemptions);
+    // Where a step's time goes; rates of these over a window give ms per step (bench/gpu/serve.sh reads them).
+    engineCounter(METRIC_NAMES.engineSteps, 'Model steps run by the engine loop.', (s) => s.engine?.numSteps ?? 0);
+    engineCounter(METRIC_NAMES.engineDevice, 'Seconds the engine loop awaited device steps.', (s) => (s.engine?.deviceTimeMs ?? 0) / 1000);
+    engineCounter(METRIC_NAMES.engineHostCritical, "Host seconds between a step's result and the next launch (update, schedule, prepare).", (s) => (s.engine?.criticalHostTimeMs ?? 0) / 1000);
+    engineCounter(METRIC_NAMES.engineDeviceIdle, 'Seconds the device sat idle waiting for the host (no step queued).', (s) => (s.engine?.exposedHostTimeMs ?? 0) / 1000);
 
     const counters = (names: readonly (string | null)[], help: string, extraLabels: string[] = []): Counter[] =>
       names.filter((n): n is string => n !== null).map((name) => {

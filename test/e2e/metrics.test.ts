@@ -84,6 +84,8 @@ describe('GET /metrics on a real server', () => {
     const usages = [first, second, stopped];
     expect(second.prompt_tokens_details?.cached_tokens).toBeGreaterThan(0);
 
+    // With async scheduling one step may still be on the device after the last response: let it land.
+    await until(() => server.runtime.engine.scheduler.numStepsInFlight === 0 && !server.runtime.engine.scheduler.hasUnfinishedRequests(), 'the engine to go idle');
     const after = await scrape(server);
     const sum = (f: (u: Usage) => number) => usages.reduce((total, u) => total + f(u), 0);
     for (const prefix of ['vllm:', 'updraft_']) {
@@ -106,6 +108,13 @@ describe('GET /metrics on a real server', () => {
     expect(stats.prefixCacheHits).toBe(sum((u) => u.prompt_tokens_details?.cached_tokens ?? 0));
     expect(value(after, 'vllm:num_requests_running')).toBe(0);
     expect(value(after, 'vllm:kv_cache_usage_perc')).toBe(0);
+    // The engine's step timing: at least one step per generated token beyond the first of each request.
+    const engineStats = server.runtime.engine;
+    expect(value(after, 'updraft_engine_steps_total')).toBe(engineStats.numSteps);
+    expect(engineStats.numSteps).toBeGreaterThanOrEqual(sum((u) => u.completion_tokens) / 3);
+    expect(value(after, 'updraft_engine_device_seconds_total')).toBeCloseTo(engineStats.deviceTimeMs / 1000, 6);
+    expect(value(after, 'updraft_engine_device_seconds_total')).toBeGreaterThan(0);
+    expect(value(after, 'updraft_engine_device_idle_seconds_total')).toBeLessThanOrEqual(value(after, 'updraft_engine_host_critical_seconds_total') + 1e-9);
     // Process metrics ride along.
     expect(after.some((s) => s.name === 'process_resident_memory_bytes')).toBe(true);
   });
