@@ -4,6 +4,7 @@
  * here, so they exercise exactly what `updraft serve` runs.
  */
 import type { ServeConfig } from './config.ts';
+import { headroomFromConservativeness } from './engine/sched-headroom.ts';
 import { ConfigError } from './config.ts';
 import { EngineCore } from './engine/engine.ts';
 import type { EngineOptions } from './engine/engine.ts';
@@ -75,6 +76,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
           enableChunkedPrefill: config.enableChunkedPrefill,
           eosTokenIds: model.tokenizer.eosTokenIds,
           maxStepsInFlight: config.asyncScheduling ? 2 : 1,
+          headroom: headroomFromConservativeness(config.scheduleConservativeness),
         },
         kv,
       );

@@ -35,6 +35,7 @@ import type { FinishedStatus, Request } from './request.ts';
 import { checkSchedulerIntegrity } from './sched-integrity.ts';
 import { checkStop } from './sched-stop.ts';
 import { WaitingQueue, comesBefore } from './sched-waiting-queue.ts';
+import { DecodeHeadroom, type HeadroomConfig } from './sched-headroom.ts';
 import { StepBuilder } from './scheduler-output.ts';
 import type { RequestUpdate, SchedulerOutput } from './scheduler-output.ts';
 
@@ -60,6 +61,11 @@ export interface SchedulerConfig {
   /** Caps one request's prefill chunk per step so a long prompt leaves room to admit others (vLLM's
    * long_prefill_token_threshold). 0 = off (default): a prefill takes whatever budget is left. */
   longPrefillTokenThreshold?: number;
+  /**
+   * Decode headroom kept free at admission (sched-headroom.ts); null or absent: none, admit whatever
+   * prompt fits now and preempt when decodes run out of blocks (vLLM's policy).
+   */
+  headroom?: HeadroomConfig | null;
 }
 
 /**
@@ -83,6 +89,8 @@ export class Scheduler {
   #stepId = 0;
   /** Most tokens one request computes in a step (longPrefillTokenThreshold, or unlimited). */
   readonly #chunkCap: number;
+  /** Decode headroom kept at admission, or null (none). */
+  readonly #headroom: DecodeHeadroom | null;
 
   constructor(config: SchedulerConfig, kv: KVCacheManager) {
     const c = {
@@ -90,6 +98,7 @@ export class Scheduler {
       maxWaitingSkips: config.maxWaitingSkips ?? 16,
       longPrefillTokenThreshold: config.longPrefillTokenThreshold ?? 0,
       maxStepsInFlight: config.maxStepsInFlight ?? 1,
+      headroom: config.headroom ?? null,
     };
     for (const key of ['maxNumSeqs', 'maxNumBatchedTokens', 'maxModelLen'] as const) {
       if (!Number.isInteger(c[key]) || c[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${c[key]}`);
@@ -111,6 +120,7 @@ export class Scheduler {
     this.#chunkCap = c.enableChunkedPrefill && c.longPrefillTokenThreshold > 0 ? c.longPrefillTokenThreshold : Infinity;
     this.kv = kv;
     this.#eos = new Set(c.eosTokenIds);
+    this.#headroom = c.headroom === null ? null : new DecodeHeadroom(c.headroom);
   }
 
   get numRunning(): number {
@@ -185,6 +195,7 @@ export class Scheduler {
     const preempted: string[] = [];
     this.#scheduleRunning(step, preempted);
     if (preempted.length === 0) this.#admitWaiting(step);
+    this.#headroom?.afterStep(preempted.length > 0);
     const out = step.build(++this.#stepId, preempted, this.#finishedSinceLastStep);
     this.#finishedSinceLastStep = [];
     // An empty step has nothing to apply: it is not in flight (updateFromOutput accepts it as a no-op).
@@ -313,7 +324,11 @@ export class Scheduler {
   }
 
   #admitWaiting(step: StepBuilder): void {
-    const { maxNumSeqs, enableChunkedPrefill, maxWaitingSkips } = this.config;
+    const { maxNumSeqs, enableChunkedPrefill, maxWaitingSkips, maxModelLen } = this.config;
+    const headroom = this.#headroom;
+    // Tokens the running requests may still generate, of which the headroom keeps a share of blocks free.
+    let reservedTokens = 0;
+    if (headroom !== null) for (const running of this.#running) reservedTokens += headroom.reservedTokens(running, maxModelLen);
     for (const request of this.#waiting.snapshot()) {
       if (step.tokenBudget === 0 || this.#running.length >= maxNumSeqs) break;
       const computed = this.kv.getComputedBlocks(request);
@@ -322,6 +337,14 @@ export class Scheduler {
       let newBlockIds: number[] | null = null;
       if (enableChunkedPrefill || numRemaining <= step.tokenBudget) {
         newBlockIds = this.kv.allocateSlots(request, numNewTokens, computed.blocks);
+      }
+      if (newBlockIds !== null && headroom !== null && this.#running.length > 0) {
+        // Its prompt fits; do the decodes still have their share? (Alone, a request always runs.)
+        const ownTokens = headroom.reservedTokens(request, maxModelLen);
+        if (this.kv.pool.numFreeBlocks < this.kv.blocksNeeded(reservedTokens + ownTokens)) {
+          this.kv.free(request); // give the blocks back; cached prompt blocks stay in the prefix cache
+          newBlockIds = null;
+        } else reservedTokens += ownTokens;
       }
       if (newBlockIds === null) {
         if (this.#waiting.recordSkip(request) > maxWaitingSkips) break; // barrier: see the policy above

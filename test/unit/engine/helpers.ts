@@ -26,6 +26,7 @@ export function setup(o: Setup = {}): { sched: Scheduler; kv: KVCacheManager } {
       eosTokenIds: o.eosTokenIds ?? [EOS],
       ...(o.maxWaitingSkips !== undefined ? { maxWaitingSkips: o.maxWaitingSkips } : {}),
       ...(o.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: o.longPrefillTokenThreshold } : {}),
+      ...(o.headroom !== undefined ? { headroom: o.headroom } : {}),
     },
     kv,
   );

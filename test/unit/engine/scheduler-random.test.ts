@@ -25,6 +25,8 @@ interface SimResult {
   placeholderTokens: number;
 }
 
+let headroomSeeds = 0;
+
 function simulate(seed: number, stepsInFlight: 1 | 2): SimResult {
   const rng = makeRng(seed);
   const blockSize = rng.pick([1, 2, 4, 8, 16]);
@@ -36,8 +38,12 @@ function simulate(seed: number, stepsInFlight: 1 | 2): SimResult {
   const blocksForLongest = Math.ceil(maxModelLen / blockSize);
   const numBlocks = 1 + blocksForLongest + rng.int(0, 2 * blocksForLongest);
   const kv = new KVCacheManager({ numBlocks, blockSize, enablePrefixCaching: caching });
+  // Decode headroom at admission on a third of the seeds (fast decay, so both its ends are reached).
+  const initialRatio = rng.pick([0.3, 0.7, 1]);
+  const headroom = rng.chance(0.35) ? { initialRatio, minRatio: initialRatio / 5, decayPerStep: rng.pick([0.01, 0.05]) } : null;
+  headroomSeeds += headroom === null ? 0 : 1;
   const sched = new Scheduler(
-    { maxNumSeqs, maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: chunked, eosTokenIds: [EOS], maxWaitingSkips: rng.int(0, 8), longPrefillTokenThreshold: rng.chance(0.3) ? rng.int(1, 16) : 0, maxStepsInFlight: stepsInFlight },
+    { maxNumSeqs, maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: chunked, eosTokenIds: [EOS], maxWaitingSkips: rng.int(0, 8), longPrefillTokenThreshold: rng.chance(0.3) ? rng.int(1, 16) : 0, maxStepsInFlight: stepsInFlight, headroom },
     kv,
   );
   const model = new FakeModel(kv.pool, blockSize, VOCAB);
@@ -162,6 +168,7 @@ describe.each([
   { mode: 'async scheduling (two steps in flight)', stepsInFlight: 2 as const },
 ])('scheduler + KV cache under random workloads: $mode', ({ stepsInFlight }) => {
   it('keeps every invariant, finishes everything, frees every block and reproduces solo outputs (300 seeds)', () => {
+    headroomSeeds = 0;
     const total = { steps: 0, numRequests: 0, preemptions: 0, prefixHits: 0, checkedOutputs: 0, seedsWithPreemption: 0, placeholderTokens: 0 };
     for (let seed = 1; seed <= 300; seed++) {
       const r = simulate(seed, stepsInFlight);
@@ -174,6 +181,7 @@ describe.each([
       if (r.preemptions > 0) total.seedsWithPreemption++;
     }
     // The sweep must actually exercise the hard paths, or passing proves little.
+    expect(headroomSeeds).toBeGreaterThan(60);
     expect(total.steps).toBeGreaterThan(10_000);
     expect(total.seedsWithPreemption).toBeGreaterThan(30);
     expect(total.preemptions).toBeGreaterThan(200);
