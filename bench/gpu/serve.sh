@@ -13,7 +13,8 @@
 #
 #   bash bench/gpu/serve.sh [--quick]
 #
-# Environment: UPDRAFT_BENCH_MODEL (required), DEVICE (cuda), PORT (8011), SERVE_BENCH_SECONDS (480:
+# Environment: UPDRAFT_BENCH_MODEL (required), DEVICE (cuda), PORT (8011), SERVE_RUNS (a subset of the
+# run names; default all), UPDRAFT_BENCH_NODE_FLAGS (Node flags for the server), SERVE_BENCH_SECONDS (480:
 # the whole script, server start included; each run has its own limit inside it), UPDRAFT_BENCH_SERVE_ARGS
 # (more `updraft serve` flags, e.g. "--gpu-memory-utilization 0.92"). --quick: small counts and lengths,
 # for checking the script on a CPU with a tiny model:
@@ -61,7 +62,10 @@ else
 fi
 # shellcheck disable=SC2206 # word splitting of the extra flags is intended
 server_args+=(${UPDRAFT_BENCH_SERVE_ARGS:-})
-server_cmd=("$node" --import ./bench/serve/loop-lag.ts bin/updraft.js serve --model "$model" --load-format dummy
+# UPDRAFT_BENCH_NODE_FLAGS: Node/V8 flags for the server process (e.g. "--max-semi-space-size=64").
+# shellcheck disable=SC2206 # word splitting of the flags is intended
+node_flags=(${UPDRAFT_BENCH_NODE_FLAGS:-})
+server_cmd=("$node" "${node_flags[@]}" --import ./bench/serve/loop-lag.ts bin/updraft.js serve --model "$model" --load-format dummy
   --device "$device" --host 127.0.0.1 --port "$port" --served-model-name "$name" "${server_args[@]}")
 
 log "serving benchmark: commit $commit, $(date -u +%FT%TZ), node $("$node" --version), device $device, model $model (dummy weights)$( ((quick)) && echo ', QUICK mode')"
@@ -115,6 +119,8 @@ failed=0
 run() {
   local run_name=$1 limit=$2
   shift 2
+  # SERVE_RUNS="c1 c256": only those runs (the warm-up always runs).
+  if [[ -n ${SERVE_RUNS:-} && $run_name != warmup && " $SERVE_RUNS " != *" $run_name "* ]]; then return; fi
   local left=$((deadline - SECONDS - 10))
   if ((left < 15)); then
     log "--- $run_name: skipped, the time budget ($budget s) is spent"
