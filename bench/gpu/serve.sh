@@ -62,9 +62,10 @@ else
 fi
 # shellcheck disable=SC2206 # word splitting of the extra flags is intended
 server_args+=(${UPDRAFT_BENCH_SERVE_ARGS:-})
-# UPDRAFT_BENCH_NODE_FLAGS: Node/V8 flags for the server process (e.g. "--max-semi-space-size=64").
+# UPDRAFT_BENCH_NODE_FLAGS: Node/V8 flags for the server process; default --max-semi-space-size=64, as
+# `npm start` and the deploy/ images run it (set it empty to measure without).
 # shellcheck disable=SC2206 # word splitting of the flags is intended
-node_flags=(${UPDRAFT_BENCH_NODE_FLAGS:-})
+node_flags=(${UPDRAFT_BENCH_NODE_FLAGS---max-semi-space-size=64})
 server_cmd=("$node" "${node_flags[@]}" --import ./bench/serve/loop-lag.ts bin/updraft.js serve --model "$model" --load-format dummy
   --device "$device" --host 127.0.0.1 --port "$port" --served-model-name "$name" "${server_args[@]}")
 
