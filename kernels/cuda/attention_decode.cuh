@@ -34,10 +34,7 @@ namespace updraft::cuda::attn {
 constexpr int kDecWarps = 4;
 constexpr int kDecThreads = kDecWarps * 32;
 constexpr int kDecStages = 4;
-// Fewest positions a split gets (device side), so partials stay cheap. 64 = one round of the four
-// warps (16 positions each): at batch 1-8 and 512-1024 tokens of context, 128 left most SMs idle
-// (8 KV heads x 5 splits = 40 CTAs on 132 SMs; bench/NOTES.md GPU run 5).
-constexpr int kMinChunk = 64;
+constexpr int kMinChunk = 128;  // fewest positions a split gets (device side), so partials stay cheap
 constexpr int kMaxSplits = 64;
 
 template <int HD> struct DecodeShape {
