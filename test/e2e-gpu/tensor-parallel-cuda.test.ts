@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDeviceGroup } from '../../src/device/device.ts';
 import { readDecoderConfig } from '../../src/model/hf-config.ts';
 import { validateTensorParallel } from '../../src/model/tensor-parallel.ts';
-import { goldenModels, startTestServer } from '../e2e/harness.ts';
+import { goldenModels, greedySteps, startTestServer } from '../e2e/harness.ts';
 import type { GeneratedStep, GoldenCase, TestServer } from '../e2e/harness.ts';
 
 const SIZE = 2;
@@ -45,23 +45,7 @@ async function splittableModels() {
 }
 const models = skipReason === null ? await splittableModels() : [];
 
-async function generate(server: TestServer, golden: GoldenCase): Promise<GeneratedStep[]> {
-  const response = await fetch(`${server.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: golden.prompt, max_tokens: 32, temperature: 0, ignore_eos: true, logprobs: 5, return_tokens_as_token_ids: true }),
-  });
-  const body = (await response.json()) as { choices: { logprobs: { tokens: string[]; top_logprobs: Record<string, number>[] } }[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  const idOf = (token: string) => Number(token.slice('token_id:'.length));
-  const { tokens, top_logprobs } = body.choices[0]!.logprobs;
-  return tokens.map((token, i) => ({
-    tokenId: idOf(token),
-    top5: Object.entries(top_logprobs[i]!)
-      .map(([t, lp]) => [idOf(t), lp] as [number, number])
-      .sort((a, b) => b[1] - a[1]),
-  }));
-}
+const generate = (server: TestServer, golden: GoldenCase): Promise<GeneratedStep[]> => greedySteps(server.url, golden, 32);
 
 /** Steps before TP=1's first near-tie (its own top-2 gap under the band). */
 function comparedLength(reference: GeneratedStep[], band: number): number {

@@ -4,7 +4,7 @@
  * not change results), and with a KV cache so small that requests get preempted and recomputed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareWithGolden, goldenModels, startTestServer } from './harness.ts';
+import { compareWithGolden, goldenModels, startTestServer, stepsFromLogprobs } from './harness.ts';
 import type { GeneratedStep, GoldenCase, GoldenModel, TestServer } from './harness.ts';
 
 const models = await goldenModels();
@@ -30,14 +30,7 @@ async function generate(server: TestServer, golden: GoldenCase): Promise<{ steps
   const body = (await response.json()) as CompletionBody;
   expect(response.status, JSON.stringify(body)).toBe(200);
   expect(body.usage.prompt_tokens).toBe(golden.prompt_ids.length);
-  const idOf = (token: string) => Number(token.slice('token_id:'.length));
-  const { tokens, top_logprobs } = body.choices[0]!.logprobs;
-  const steps = tokens.map((token, i) => ({
-    tokenId: idOf(token),
-    top5: Object.entries(top_logprobs[i]!)
-      .map(([t, lp]) => [idOf(t), lp] as [number, number])
-      .sort((a, b) => b[1] - a[1]),
-  }));
+  const steps = stepsFromLogprobs(body.choices[0]!.logprobs);
   return { steps, body };
 }
 

@@ -78,6 +78,29 @@ export async function goldenModels(): Promise<GoldenModel[]> {
 /** Gap between the two most likely tokens under which a greedy pick is a coin toss for float rounding. */
 export const NEAR_TIE = 1e-3;
 
+/** A completions response's logprobs with `return_tokens_as_token_ids`: each step's token and top five. */
+export function stepsFromLogprobs(logprobs: { tokens: string[]; top_logprobs: Record<string, number>[] }): GeneratedStep[] {
+  const idOf = (token: string) => Number(token.slice('token_id:'.length));
+  return logprobs.tokens.map((token, i) => ({
+    tokenId: idOf(token),
+    top5: Object.entries(logprobs.top_logprobs[i]!)
+      .map(([t, lp]) => [idOf(t), lp] as [number, number])
+      .sort((a, b) => b[1] - a[1]),
+  }));
+}
+
+/** Greedy completion of a golden case's prompt (ignore_eos), with each step's top five logprobs. */
+export async function greedySteps(url: string, golden: GoldenCase, maxTokens = golden.output_ids.length): Promise<GeneratedStep[]> {
+  const response = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: golden.prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, logprobs: 5, return_tokens_as_token_ids: true }),
+  });
+  const body = (await response.json()) as { choices: { logprobs: { tokens: string[]; top_logprobs: Record<string, number>[] } }[] };
+  if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${JSON.stringify(body)}`);
+  return stepsFromLogprobs(body.choices[0]!.logprobs);
+}
+
 export interface GeneratedStep {
   tokenId: number;
   /** The five most likely [tokenId, logprob] at this step. */

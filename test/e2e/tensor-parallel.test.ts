@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateTensorParallel } from '../../src/model/tensor-parallel.ts';
 import { readDecoderConfig } from '../../src/model/hf-config.ts';
-import { compareWithGolden, goldenModels, startTestServer } from './harness.ts';
+import { compareWithGolden, goldenModels, greedySteps, startTestServer } from './harness.ts';
 import type { GeneratedStep, GoldenCase, TestServer } from './harness.ts';
 
 /** Largest difference allowed between a logprob at TP=N and at TP=1. */
@@ -18,23 +18,7 @@ const SIZES = [2, 4];
 
 const models = await goldenModels();
 
-async function generate(server: TestServer, golden: GoldenCase): Promise<GeneratedStep[]> {
-  const response = await fetch(`${server.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: golden.prompt, max_tokens: golden.output_ids.length, temperature: 0, ignore_eos: true, logprobs: 5, return_tokens_as_token_ids: true }),
-  });
-  const body = (await response.json()) as { choices: { logprobs: { tokens: string[]; top_logprobs: Record<string, number>[] } }[] };
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  const idOf = (token: string) => Number(token.slice('token_id:'.length));
-  const { tokens, top_logprobs } = body.choices[0]!.logprobs;
-  return tokens.map((token, i) => ({
-    tokenId: idOf(token),
-    top5: Object.entries(top_logprobs[i]!)
-      .map(([t, lp]) => [idOf(t), lp] as [number, number])
-      .sort((a, b) => b[1] - a[1]),
-  }));
-}
+const generate = (server: TestServer, golden: GoldenCase): Promise<GeneratedStep[]> => greedySteps(server.url, golden);
 
 /** Same tokens; the same top-5 ids with logprobs within the tolerance. Returns the largest logprob difference. */
 function expectSameGreedy(reference: GeneratedStep[], sharded: GeneratedStep[], what: string): number {
