@@ -41,6 +41,8 @@ export interface ServeConfig {
   enableChunkedPrefill: boolean;
   /** Schedule step N+1 while step N runs (its samples filled in on the device). */
   asyncScheduling: boolean;
+  /** Run every step op by op, never as a captured device graph (vLLM's --enforce-eager; profiling, debugging). */
+  enforceEager: boolean;
   /** Largest accepted request body. */
   maxRequestBodyBytes: number;
   /** Requests that may wait for admission before new ones get 429. */
@@ -115,6 +117,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'enablePrefixCaching', flag: 'enable-prefix-caching', type: 'boolean', help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
   { key: 'enableChunkedPrefill', flag: 'enable-chunked-prefill', type: 'boolean', help: 'Split long prompts across steps (--no-enable-chunked-prefill to turn off)' },
   { key: 'asyncScheduling', flag: 'async-scheduling', type: 'boolean', help: 'Prepare the next step while the device runs the current one (--no-async-scheduling to turn off)' },
+  { key: 'enforceEager', flag: 'enforce-eager', type: 'boolean', help: 'Never replay decode steps as captured device graphs (CUDA graphs / ACL graphs): every op is launched one by one. Slower; for profiling and debugging' },
   { key: 'maxRequestBodyBytes', flag: 'max-request-body', type: 'bytes', help: 'Largest request body accepted (413 above)' },
   { key: 'maxQueuedRequests', flag: 'max-queued-requests', type: 'int', help: 'Requests that may wait for admission; more get 429 with Retry-After' },
   { key: 'debugIntegrity', flag: 'debug-integrity', type: 'boolean', help: 'Check scheduler and KV cache invariants after every step and when idle (slow)' },
@@ -158,6 +161,7 @@ export function defaultServeConfig(): ServeConfig {
     enablePrefixCaching: true,
     enableChunkedPrefill: true,
     asyncScheduling: true,
+    enforceEager: false,
     maxRequestBodyBytes: 16 * 1024 * 1024,
     maxQueuedRequests: 1024,
     debugIntegrity: false,

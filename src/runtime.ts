@@ -20,6 +20,11 @@ import type { ProgressReporter } from './model/progress.ts';
 import { availableParallelism } from 'node:os';
 import { EncodePool } from './tokenizer/index.ts';
 
+/** Decode steps replay captured device graphs where the device has them, unless --enforce-eager. */
+export function useDeviceGraphs(config: Pick<ServeConfig, 'enforceEager'>, deviceSupportsGraphs: boolean): boolean {
+  return deviceSupportsGraphs && !config.enforceEager;
+}
+
 export interface Runtime {
   service: LocalInferenceService;
   engine: EngineCore;
@@ -84,7 +89,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       throw new ConfigError((error as Error).message);
     }
     const runner = new ModelRunner(model.program, model.limits, {
-      useGraphs: model.deviceInfo.supportsGraphs,
+      useGraphs: useDeviceGraphs(config, model.deviceInfo.supportsGraphs),
       logits: { vocabSize: model.config.vocabSize, eosTokenIds: model.tokenizer.eosTokenIds, vocabulary: model.tokenizer },
       ...options.runner,
     });

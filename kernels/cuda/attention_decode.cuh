@@ -69,6 +69,7 @@ __device__ __forceinline__ void split_range(int ctx, int num_splits, int split, 
 
 template <typename T, int HD, int GC>
 __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Args a, const int num_splits, const int hsub) {
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   using Sh = DecodeShape<HD>;
   using H16 = Half16<T>;
   constexpr int TD = Sh::TD, RPW = Sh::RPW, P = Sh::P, NR = Sh::NR, LPR = Sh::LPR, CPL = Sh::CPL;
@@ -278,6 +279,7 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Arg
 // Combines the num_splits partials of each (row, head) in split order. One CTA per (row, head).
 template <typename T>
 __global__ void __launch_bounds__(128) attention_split_reduce_kernel(const Args a, const int num_splits) {
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   const int t = blockIdx.x, h = blockIdx.y;
   int s, ctx;
   if (!row_context(a, t, s, ctx)) return;  // the decode kernel skipped it too: untouched

@@ -47,6 +47,7 @@ template <int HD> constexpr size_t decode_tc_smem_bytes() {
 
 template <typename T, int HD, int GC>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const Args a, const int num_splits, const int hsub) {
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
   using Sh = DecodeTcShape<HD>;
   using H16 = Half16<T>;

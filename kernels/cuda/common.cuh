@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cuda_kernels.h"
+#include "pdl.cuh"
 
 namespace updraft::cuda {
 

@@ -37,6 +37,11 @@
 //     The loads are `asm volatile` so that the compiler keeps them ahead of the (volatile) MMAs as
 //     written; the per-chunk "does this chunk exist" tests are warp-uniform.
 //
+//  4. Programmatic dependent launch (pdl.cuh). v5 is launched with the PDL attribute and the kernels
+//     that produce its x (rmsnorm, silu_mul, the attention kernels, gather_rows) let dependents start
+//     early, so each warp issues its first stage of W before pdl_wait() — while that producer (often a
+//     few blocks on a few SMs at batch 1) finishes — and reads x and writes y only after it.
+//
 // Index math (v5_* helpers below) is shared with the host emulation in
 // kernels/dev/matmul/emulate_v5.cu, which checks on the host that every (row, k) of every shape it tries
 // is multiplied exactly once, that each stage is loaded before it is used and not overwritten before,
@@ -55,6 +60,7 @@
 
 #include "matmul_common.cuh"
 #include "matmul_ptx.cuh"
+#include "pdl.cuh"
 
 namespace updraft::cuda::matmul_detail {
 
@@ -158,6 +164,7 @@ __global__ void __launch_bounds__(kV5Threads, 1)
     x_ptr[nb] = x + int64_t(x_row[nb] ? nb * 8 + g : 0) * k + 8 * t;
   }
   const uint4 zero = make_uint4(0, 0, 0, 0);
+  bool dependency_resolved = false;  // pdl_wait() done (a warp with no work never needs it)
 
   for (int64_t i = ib; i < ie;) {
     int64_t lt;
@@ -175,13 +182,24 @@ __global__ void __launch_bounds__(kV5Threads, 1)
     uint4 wa[2][U], wb[2][U], xv[2][NB][U];
     auto load = [&](auto stage, int c0) {
       constexpr int S = decltype(stage)::value;
+      // k % 8 == 0: a lane's 8 elements are all inside K or all outside.
 #pragma unroll
       for (int u = 0; u < U; u++) {
         const int kk = (c0 + u) * kV5ChunkK;
-        // k % 8 == 0: a lane's 8 elements are all inside K or all outside.
         const bool in = c0 + u < ce && kk + 8 * t < k;
         wa[S][u] = (in && row_a) ? v5_ld_w(wa_ptr + kk) : zero;
         wb[S][u] = (in && row_b) ? v5_ld_w(wb_ptr + kk) : zero;
+      }
+      // W is the model's, written by no earlier kernel: the warp's first stage of it is in flight
+      // before the wait for the kernel that writes x (pdl.cuh); x and y are touched only after it.
+      if (!dependency_resolved) {
+        pdl_wait();
+        dependency_resolved = true;
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int kk = (c0 + u) * kV5ChunkK;
+        const bool in = c0 + u < ce && kk + 8 * t < k;
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) xv[S][nb][u] = (in && x_row[nb]) ? v5_ld_x(x_ptr[nb] + kk) : zero;
       }
@@ -275,9 +293,13 @@ inline int v5_ctas(const Problem &p, int sm_count) {
 template <typename T, typename TY, int NB>
 ud_status run_v5_typed(const Problem &p, KernelContext &ctx) {
   const int64_t tiles = (p.n + 15) / 16, chunks = (p.k + kV5ChunkK - 1) / kV5ChunkK;
-  matmul_v5_kernel<T, TY, NB, V5Unroll<NB>::value><<<v5_ctas(p, sm_count_of(ctx)), kV5Threads, 0, ctx.stream>>>(
-      static_cast<const T *>(p.x), static_cast<const T *>(p.w), p.bias, p.bias_dtype, static_cast<TY *>(p.y),
-      static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), tiles, chunks);
+  // Launched with PDL: the kernel streams its first weights while the one producing x finishes.
+  const cudaError_t err = launch_with_pdl(matmul_v5_kernel<T, TY, NB, V5Unroll<NB>::value>, dim3(v5_ctas(p, sm_count_of(ctx))),
+                                          dim3(kV5Threads), 0, ctx.stream, static_cast<const T *>(p.x),
+                                          static_cast<const T *>(p.w), p.bias, p.bias_dtype, static_cast<TY *>(p.y),
+                                          static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), tiles, chunks);
+  if (err != cudaSuccess) (void)cudaGetLastError();
+  if (err != cudaSuccess) return ctx.fail(UD_ERR_DEVICE, std::string("matmul variant 5: ") + cudaGetErrorString(err));
   return check_launch(ctx, "matmul variant 5");
 }
 

@@ -29,6 +29,7 @@ __global__ void rmsnorm_kernel(const T *x,             // [M, H]
                                T *out,                 // [M, H]
                                T *residual_out,        // [M, H]; required when kAddResidual, else optional copy of x
                                int64_t hidden, float eps) {
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * hidden;
   const T *xr = x + base;

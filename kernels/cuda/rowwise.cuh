@@ -197,6 +197,7 @@ __global__ void gather_rows_kernel(const TIn *__restrict__ src,     // [num_src_
                                    int64_t num_src_rows, int64_t row_len,
                                    const int32_t *__restrict__ index,  // [num_out_rows]
                                    TOut *__restrict__ out) {           // [num_out_rows, row_len]
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   const int64_t r = blockIdx.x;
   const int32_t i = index[r];
   const bool valid = i >= 0 && i < num_src_rows;

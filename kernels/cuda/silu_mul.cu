@@ -18,6 +18,7 @@ template <typename TIn, typename TOut, bool kVec>
 __global__ void silu_mul_kernel(const TIn *__restrict__ gate_up,  // [rows, 2 * inter]
                                 TOut *__restrict__ out,           // [rows, inter]
                                 int64_t rows, int64_t inter) {
+  pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   const int64_t per_row = kVec ? inter / rowwise::kChunk : inter;
   const int64_t item = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (item >= rows * per_row) return;

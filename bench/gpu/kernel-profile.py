@@ -1,0 +1,39 @@
+"""Summarises an Nsight Compute CSV (--csv --page raw --print-units base, metric gpu__time_duration.sum):
+per kernel (short name, grid, block) the count and mean time, sorted by total; and the time per step,
+a step being counted by its sampling kernel (one launch per decode step)."""
+import csv
+import re
+import sys
+from collections import defaultdict
+
+
+def short_name(name: str) -> str:
+    # "void updraft::cuda::matmul_detail::matmul_v5_kernel<__nv_bfloat16, ...>(...)" -> "matmul_v5_kernel<bf16, ...>"
+    name = re.sub(r"^void ", "", name)
+    name = re.sub(r"\(.*\)$", "", name)
+    name = re.sub(r"updraft::cuda::(\w+::)*", "", name)
+    return name.replace("__nv_bfloat16", "bf16")[:90]
+
+
+def main(path: str) -> None:
+    with open(path, newline="") as f:
+        lines = [line for line in f if line.startswith('"')]  # ncu's own ==PROF== lines are not CSV
+    rows = list(csv.DictReader(lines))
+    rows = [r for r in rows if r.get("gpu__time_duration.sum", "").replace(".", "", 1).isdigit()]
+    if not rows:
+        print(f"{path}: no kernel rows")
+        return
+    groups = defaultdict(list)
+    for r in rows:
+        key = (short_name(r["Kernel Name"]), r.get("Grid Size", ""), r.get("Block Size", ""))
+        groups[key].append(float(r["gpu__time_duration.sum"]) / 1000.0)  # ns -> us
+    total = sum(sum(v) for v in groups.values())
+    steps = sum(len(v) for k, v in groups.items() if re.search(r"sample_kernel", k[0])) or 1
+    print(f"{len(rows)} kernels, {total / 1000:.3f} ms of kernel time; {steps} steps (sampling launches) -> {total / steps / 1000:.3f} ms of kernels per step")
+    print(f"{'us/step':>9} {'count/step':>10} {'mean us':>9}  kernel [grid] [block]")
+    for key, times in sorted(groups.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{sum(times) / steps:9.1f} {len(times) / steps:10.2f} {sum(times) / len(times):9.2f}  {key[0]} [{key[1]}] [{key[2]}]")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
