@@ -19,14 +19,20 @@ def main(path: str) -> None:
     with open(path, newline="") as f:
         lines = [line for line in f if line.startswith('"')]  # ncu's own ==PROF== lines are not CSV
     rows = list(csv.DictReader(lines))
-    rows = [r for r in rows if r.get("gpu__time_duration.sum", "").replace(".", "", 1).isdigit()]
+    def duration_ns(r):
+        try:
+            return float(r.get("gpu__time_duration.sum", "").replace(",", ""))
+        except ValueError:  # the units row
+            return None
+
+    rows = [r for r in rows if duration_ns(r) is not None]
     if not rows:
         print(f"{path}: no kernel rows")
-        return
+        sys.exit(1)
     groups = defaultdict(list)
     for r in rows:
         key = (short_name(r["Kernel Name"]), r.get("Grid Size", ""), r.get("Block Size", ""))
-        groups[key].append(float(r["gpu__time_duration.sum"]) / 1000.0)  # ns -> us
+        groups[key].append(duration_ns(r) / 1000.0)  # ns -> us
     total = sum(sum(v) for v in groups.values())
     steps = sum(len(v) for k, v in groups.items() if re.search(r"sample_kernel", k[0])) or 1
     print(f"{len(rows)} kernels, {total / 1000:.3f} ms of kernel time; {steps} steps (sampling launches) -> {total / steps / 1000:.3f} ms of kernels per step")

@@ -2,8 +2,9 @@
 # Per-kernel device time of steady decode steps, measured with Nsight Compute (ncu) on the GPU
 # machine: for each case "batch:prompt" it runs bench/gpu/decode-case.ts under ncu, skips the launches
 # of loading, prefill and the first decode steps, times the next PROFILE_LAUNCHES kernels (a few
-# steps; graph-replayed kernels are timed one by one) and summarises them by kernel and grid with
-# bench/gpu/kernel-profile.py. ncu runs each kernel alone (no overlap with its neighbours, no launch
+# steps) and summarises them by kernel and grid with bench/gpu/kernel-profile.py. The steps run eagerly
+# (--enforce-eager): ncu counts a replayed graph as one launch, so --launch-skip would not land in the
+# decode steps; a kernel's own time is the same either way. ncu runs each kernel alone (no overlap with its neighbours, no launch
 # gap), caches left as they are, clocks left alone (METHOD.md). So: the sum per step is the kernels'
 # own time, and the step's wall time minus it is what launches and gaps cost.
 #
@@ -26,8 +27,9 @@ for spec in ${PROFILE_CASES:-1:128 1:640 8:640}; do
   "$ncu" --clock-control none --cache-control none --graph-profiling node --target-processes all \
     --metrics gpu__time_duration.sum --launch-skip "$skip" --launch-count "$count" \
     --csv --page raw --print-units base --log-file "$out/$name.csv" \
-    node bench/gpu/decode-case.ts --model "$model" --batch "$batch" --prompt "$prompt" --tokens "$tokens" \
+    node bench/gpu/decode-case.ts --model "$model" --batch "$batch" --prompt "$prompt" --tokens "$tokens" --enforce-eager \
     > "$out/$name.stdout" 2> "$out/$name.stderr"
   echo "ncu exit $?"; tail -n 2 "$out/$name.stdout"
-  python3 bench/gpu/kernel-profile.py "$out/$name.csv" | tee "$out/$name.txt"
+  python3 bench/gpu/kernel-profile.py "$out/$name.csv" | tee "$out/$name.txt" ||
+    { echo "--- head of $name.csv:"; head -c 1500 "$out/$name.csv"; echo "--- tail of stderr:"; tail -c 1500 "$out/$name.stderr"; }
 done
