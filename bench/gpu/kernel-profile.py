@@ -15,6 +15,21 @@ def short_name(name: str) -> str:
     return name.replace("__nv_bfloat16", "bf16")[:90]
 
 
+def projection(prev: str, nxt: str) -> str:
+    """Which Llama projection a decode GEMV is, from the kernels around it in launch order."""
+    if "rope_kv_write" in nxt:
+        return "(qkv)"
+    if "silu_mul" in nxt:
+        return "(gate_up)"
+    if "silu_mul" in prev:
+        return "(down)"
+    if "attention" in prev:
+        return "(o)"
+    if "sample" in nxt or "gather_rows" in prev:
+        return "(lm_head)"
+    return "(?)"
+
+
 def main(path: str) -> None:
     with open(path, newline="") as f:
         lines = [line for line in f if line.startswith('"')]  # ncu's own ==PROF== lines are not CSV
@@ -29,9 +44,13 @@ def main(path: str) -> None:
     if not rows:
         print(f"{path}: no kernel rows")
         sys.exit(1)
+    names = [short_name(r["Kernel Name"]) for r in rows]
     groups = defaultdict(list)
-    for r in rows:
-        key = (short_name(r["Kernel Name"]), r.get("Grid Size", ""), r.get("Block Size", ""))
+    for i, r in enumerate(rows):
+        name = names[i]
+        if "matmul_v5_kernel" in name:
+            name += " " + projection(names[i - 1] if i > 0 else "", names[i + 1] if i + 1 < len(rows) else "")
+        key = (name, r.get("Grid Size", ""), r.get("Block Size", ""))
         groups[key].append(duration_ns(r) / 1000.0)  # ns -> us
     total = sum(sum(v) for v in groups.values())
     steps = sum(len(v) for k, v in groups.items() if re.search(r"sample_kernel", k[0])) or 1

@@ -20,7 +20,7 @@ count=${PROFILE_LAUNCHES:-1100}
 for spec in ${PROFILE_CASES:-1:128 1:640 8:640}; do
   batch=${spec%%:*}
   prompt=${spec#*:}
-  name="b${batch}_p${prompt}"
+  name="b${batch}_p${prompt}${PROFILE_TAG:+_$PROFILE_TAG}"
   echo "=== kernel profile: batch $batch, $prompt-token prompts (launches $skip .. $((skip + count)))"
   # Enough steps that the window lies in steady decode: ~340 kernels a step.
   tokens=$(( (skip + count) / 300 + 40 ))
