@@ -45,11 +45,8 @@ for name in $stages; do
     e2e-gemv5) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model"), decode GEMV v5" 300 env UPDRAFT_GEMM_DECODE=5 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e_gemv5.json" ;;
     # The same with every kernel launched plainly (pdl.cuh): an A/B of programmatic dependent launch.
     e2e-nopdl) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model"), UPDRAFT_PDL=0" 300 env UPDRAFT_PDL=0 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e_nopdl.json" ;;
-    # The same with the decode GEMV reading x through L1 instead of staging it in shared memory.
-    e2e-nostagex) [[ -d $model ]] && stage "end-to-end dummy $(basename "$model"), UPDRAFT_GEMV_STAGE_X=0" 300 env UPDRAFT_GEMV_STAGE_X=0 node bench/gpu/e2e.ts --model "$model" --ceilings "$work/ceilings.json" --json "$work/e2e_nostagex.json" ;;
     # Per-kernel device time of decode steps under Nsight Compute (PROFILE_CASES="batch:prompt ...").
     profile) [[ -d $model ]] && stage "kernel profile of decode steps" 500 bash bench/gpu/kernel-profile.sh "$model" "$work/profile" ;;
-    profile-nostagex) [[ -d $model ]] && stage "kernel profile, UPDRAFT_GEMV_STAGE_X=0" 300 env UPDRAFT_GEMV_STAGE_X=0 PROFILE_TAG=nostagex PROFILE_CASES="${PROFILE_CASES_AB:-8:640}" bash bench/gpu/kernel-profile.sh "$model" "$work/profile" ;;
     prefix) [[ -d $model ]] && stage "shared prefix $(basename "$model")" 240 node bench/gpu/prefix.ts --model "$model" --json "$work/prefix.json" ;;
     # Not in the default list: needs 2 GPUs (it refuses on one). BENCH_STAGES="tp" on nvidia-h200-x2.
     tp) [[ -d $model ]] && stage "tensor parallel TP=1,2 $(basename "$model")" 420 node bench/gpu/tensor-parallel.ts --model "$model" --json "$work/tp.json" ;;

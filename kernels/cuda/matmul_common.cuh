@@ -4,7 +4,6 @@
 #ifndef UPDRAFT_CUDA_MATMUL_COMMON_CUH
 #define UPDRAFT_CUDA_MATMUL_COMMON_CUH
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -74,16 +73,6 @@ __device__ __forceinline__ void store_pair(TY *y, int64_t n, int64_t row, int64_
 
 // The multiprocessor count: from the context, or asked of the runtime (a host-side query, fine during
 // graph capture) when the backend left it unset.
-// Raises the kernel's dynamic shared-memory limit once per device (a host-side attribute).
-template <typename Kernel>
-inline cudaError_t ensure_smem_limit(Kernel kernel, int bytes, int device, std::atomic<uint64_t> &done_mask) {
-  const uint64_t bit = (device >= 0 && device < 64) ? (uint64_t(1) << device) : 0;
-  if (bit && (done_mask.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
-  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (err == cudaSuccess && bit) done_mask.fetch_or(bit, std::memory_order_relaxed);
-  return err;
-}
-
 inline int sm_count_of(const KernelContext &ctx) {
   if (ctx.sm_count > 0) return ctx.sm_count;
   int count = 0;

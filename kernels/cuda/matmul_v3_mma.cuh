@@ -234,6 +234,16 @@ inline V3Plan v3_choose(const Problem &p, int sm_count, size_t workspace_bytes) 
   return plan;
 }
 
+// Raises the kernel's dynamic shared-memory limit once per device (a host-side attribute).
+template <typename Kernel>
+inline cudaError_t ensure_smem_limit(Kernel kernel, int bytes, int device, std::atomic<uint64_t> &done_mask) {
+  const uint64_t bit = (device >= 0 && device < 64) ? (uint64_t(1) << device) : 0;
+  if (bit && (done_mask.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (err == cudaSuccess && bit) done_mask.fetch_or(bit, std::memory_order_relaxed);
+  return err;
+}
+
 template <typename T, typename TY, typename Cfg>
 ud_status run_v3_typed(const Problem &p, const V3Plan &plan, KernelContext &ctx) {
   auto kernel = matmul_v3_kernel<T, TY, Cfg>;

@@ -33,7 +33,7 @@
 
 #include "matmul_common.cuh"
 #include "matmul_ptx.cuh"
-#include "matmul_v3_mma.cuh"
+#include "matmul_v3_mma.cuh"  // ensure_smem_limit
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define UD_MATMUL_SM90A 1

@@ -42,14 +42,6 @@
 //     early, so each warp issues its first stage of W before pdl_wait() — while that producer (often a
 //     few blocks on a few SMs at batch 1) finishes — and reads x and writes y only after it.
 //
-//  5. x staged in shared memory (XS). Every tile's warps read x for their chunks, so a block re-reads
-//     its x once per tile it owns (gate_up: ~14 times). From L1 that costs one 16-byte load per lane
-//     per chunk for each 8 rows of x — at M = 8 half again the W loads, and the kernel measured 17%
-//     slower than at M = 1 (bench/NOTES.md, run 10). When M·(K + 32) elements fit in kV5XsMaxBytes,
-//     the block copies x into shared memory once (rows padded by 32 elements so that the 8 rows a
-//     quarter-warp reads fall in different banks) and the chunks read it from there. The copy needs x,
-//     so it comes after pdl_wait(); before the wait each warp asks L2 for its first W chunks instead.
-//
 // Index math (v5_* helpers below) is shared with the host emulation in
 // kernels/dev/matmul/emulate_v5.cu, which checks on the host that every (row, k) of every shape it tries
 // is multiplied exactly once, that each stage is loaded before it is used and not overwritten before,
@@ -64,9 +56,6 @@
 #define UPDRAFT_CUDA_MATMUL_V5_DECODE_CUH
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "matmul_common.cuh"
@@ -79,8 +68,6 @@ constexpr int kV5MaxM = 16;
 constexpr int kV5Warps = 16;  // NW: warps per block (one block per SM)
 constexpr int kV5Threads = kV5Warps * 32;
 constexpr int kV5ChunkK = 32;  // k per chunk; a tile is 16 rows of W
-constexpr int kV5XsPad = 32;   // elements after each staged row of x (64 bytes: conflict-free 16-byte reads)
-constexpr int64_t kV5XsMaxBytes = 160 * 1024;  // staged x at most; the rest of the SM's 228 KB is L1 and `part`
 // U: chunks per register stage (two stages). NB = 1 (M <= 8): 2·U W + U x vectors a stage;
 // NB = 2: 2·U + 2·U. Both stay near 32–36 registers a stage.
 template <int NB> struct V5Unroll {
@@ -148,10 +135,6 @@ __device__ __forceinline__ uint4 v5_ld_w(const void *p) {
 #endif
   return v;
 }
-// Asks L2 for the 256 bytes around p (the W a warp streams first, issued before pdl_wait).
-__device__ __forceinline__ void v5_prefetch_l2(const void *p) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
 // x: re-read by the warps of every tile; cached in L1.
 __device__ __forceinline__ uint4 v5_ld_x(const void *p) {
   uint4 v;
@@ -160,14 +143,12 @@ __device__ __forceinline__ uint4 v5_ld_x(const void *p) {
 }
 
 // Resources (nvcc 13.0, sm_90a): see kernels/dev/matmul/PREDICTIONS.md (v5 section); no local memory.
-template <typename T, typename TY, int NB, int U, bool XS>
+template <typename T, typename TY, int NB, int U>
 __global__ void __launch_bounds__(kV5Threads, 1)
     matmul_v5_kernel(const T *__restrict__ x, const T *__restrict__ w, const void *__restrict__ bias,
                      int32_t bias_dtype, TY *__restrict__ y, int m, int n, int k, int64_t tiles, int64_t chunks) {
   // part[warp][slot][row within the tile][m]; +1 against bank conflicts in the column-wise sums.
   __shared__ float part[kV5Warps][2][16][NB * 8 + 1];
-  extern __shared__ uint4 v5_dynamic_smem[];
-  T *const xs = reinterpret_cast<T *>(v5_dynamic_smem);  // XS: [m, k + kV5XsPad], x's rows
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
 
@@ -180,36 +161,10 @@ __global__ void __launch_bounds__(kV5Threads, 1)
 #pragma unroll
   for (int nb = 0; nb < NB; nb++) {
     x_row[nb] = nb * 8 + g < m;
-    const int row = x_row[nb] ? nb * 8 + g : 0;
-    x_ptr[nb] = XS ? xs + int64_t(row) * (k + kV5XsPad) + 8 * t : x + int64_t(row) * k + 8 * t;
+    x_ptr[nb] = x + int64_t(x_row[nb] ? nb * 8 + g : 0) * k + 8 * t;
   }
   const uint4 zero = make_uint4(0, 0, 0, 0);
   bool dependency_resolved = false;  // pdl_wait() done (a warp with no work never needs it)
-
-  if constexpr (XS) {
-    // Before the wait: L2 fetches the first chunks this warp will stream (its first segment's rows).
-    if (ib < ie) {
-      int64_t lt;
-      int cb, ce;
-      v5_segment_at(ib, ie, chunks, lt, cb, ce);
-      const int64_t n0 = (tb + lt) * 16;
-      for (int c = cb; c < ce && c < cb + 2 * U; c++) {
-        const int kk = c * kV5ChunkK + 8 * t;
-        if (kk >= k) break;
-        if (n0 + g < n) v5_prefetch_l2(w + (n0 + g) * int64_t(k) + kk);
-        if (n0 + g + 8 < n) v5_prefetch_l2(w + (n0 + g + 8) * int64_t(k) + kk);
-      }
-    }
-    pdl_wait();
-    dependency_resolved = true;
-    // The block stages x once: 16-byte pieces, consecutive threads on consecutive pieces of a row.
-    const int pieces = k / 8;
-    for (int i = threadIdx.x; i < m * pieces; i += kV5Threads) {
-      const int row = i / pieces, piece = i - row * pieces;
-      *reinterpret_cast<uint4 *>(xs + int64_t(row) * (k + kV5XsPad) + 8 * piece) = v5_ld_x(x + int64_t(row) * k + 8 * piece);
-    }
-    __syncthreads();
-  }
 
   for (int64_t i = ib; i < ie;) {
     int64_t lt;
@@ -246,10 +201,7 @@ __global__ void __launch_bounds__(kV5Threads, 1)
         const int kk = (c0 + u) * kV5ChunkK;
         const bool in = c0 + u < ce && kk + 8 * t < k;
 #pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-          if constexpr (XS) xv[S][nb][u] = (in && x_row[nb]) ? *reinterpret_cast<const uint4 *>(x_ptr[nb] + kk) : zero;
-          else xv[S][nb][u] = (in && x_row[nb]) ? v5_ld_x(x_ptr[nb] + kk) : zero;
-        }
+        for (int nb = 0; nb < NB; nb++) xv[S][nb][u] = (in && x_row[nb]) ? v5_ld_x(x_ptr[nb] + kk) : zero;
       }
     };
     auto compute = [&](auto stage, int c0) {
@@ -338,42 +290,17 @@ inline int v5_ctas(const Problem &p, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(tiles, sm_count)));
 }
 
-// Bytes of shared memory x takes when staged (XS), or 0 when it is too large (x is then read through L1).
-// UPDRAFT_GEMV_STAGE_X=0 never stages (read once), for A/B runs.
-inline int64_t v5_staged_x_bytes(const Problem &p, size_t elem_bytes) {
-  static const bool enabled = [] {
-    const char *v = std::getenv("UPDRAFT_GEMV_STAGE_X");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
-  const int64_t bytes = p.m * (p.k + kV5XsPad) * int64_t(elem_bytes);
-  return enabled && bytes <= kV5XsMaxBytes ? bytes : 0;
-}
-
-template <typename T, typename TY, int NB, bool XS>
-ud_status run_v5_staged(const Problem &p, int64_t smem, KernelContext &ctx) {
+template <typename T, typename TY, int NB>
+ud_status run_v5_typed(const Problem &p, KernelContext &ctx) {
   const int64_t tiles = (p.n + 15) / 16, chunks = (p.k + kV5ChunkK - 1) / kV5ChunkK;
-  auto kernel = matmul_v5_kernel<T, TY, NB, V5Unroll<NB>::value, XS>;
-  if constexpr (XS) {
-    static std::atomic<uint64_t> smem_set{0};
-    if (ensure_smem_limit(kernel, static_cast<int>(kV5XsMaxBytes), ctx.device, smem_set) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return ctx.fail(UD_ERR_DEVICE, "matmul variant 5: cannot raise the shared-memory limit for staged x");
-    }
-  }
   // Launched with PDL: the kernel streams its first weights while the one producing x finishes.
-  const cudaError_t err = launch_with_pdl(kernel, dim3(v5_ctas(p, sm_count_of(ctx))),
-                                          dim3(kV5Threads), static_cast<size_t>(smem), ctx.stream, static_cast<const T *>(p.x),
+  const cudaError_t err = launch_with_pdl(matmul_v5_kernel<T, TY, NB, V5Unroll<NB>::value>, dim3(v5_ctas(p, sm_count_of(ctx))),
+                                          dim3(kV5Threads), 0, ctx.stream, static_cast<const T *>(p.x),
                                           static_cast<const T *>(p.w), p.bias, p.bias_dtype, static_cast<TY *>(p.y),
                                           static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), tiles, chunks);
   if (err != cudaSuccess) (void)cudaGetLastError();
   if (err != cudaSuccess) return ctx.fail(UD_ERR_DEVICE, std::string("matmul variant 5: ") + cudaGetErrorString(err));
   return check_launch(ctx, "matmul variant 5");
-}
-
-template <typename T, typename TY, int NB>
-ud_status run_v5_typed(const Problem &p, KernelContext &ctx) {
-  const int64_t staged = v5_staged_x_bytes(p, sizeof(T));
-  return staged > 0 ? run_v5_staged<T, TY, NB, true>(p, staged, ctx) : run_v5_staged<T, TY, NB, false>(p, 0, ctx);
 }
 
 template <typename T, int NB>

@@ -21,9 +21,8 @@ const SHAPES: [number, number, number][] = [
 
 // [M, K, N] around the tiles of GPU kernels (64/128-row tiles, 64-deep K steps, split-K decode):
 // a long-K decode row, a few rows, N past 1024, M and N one past a 128 tile, exact tiles, and a K
-// that is not a multiple of 8 (no 16-byte rows). The CUDA decode GEMV (v5) stages x in shared memory
-// up to 160 KB: [11, 776, 300] does (a partly filled second block of 8 rows), [13, 6400, 136] is
-// past the limit and reads x through L1.
+// that is not a multiple of 8 (no 16-byte rows); and M between 8 and 16, where the CUDA decode GEMV
+// (v5) fills its second 8-row MMA column only in part, at a short and a long K.
 const TILE_SHAPES: [number, number, number][] = [
   [1, 4096, 96],
   [4, 1536, 200],
