@@ -13,9 +13,14 @@
  *   node bench/loop-lag.ts [--streams 256] [--tokens 200] [--step-ms 20] [--burst 256x512,1000x1024]
  *                          [--tokenizer-workers N] [--tokenizer DIR]
  *
+ * Each run also prints the main thread's busy time (event-loop utilization) and its CPU time (Linux
+ * schedstat; per streamed token for the streams case), the steadier figure on a shared machine. Under
+ * `node --cpu-prof` it prints the run's window on the profile's clock, to summarise that run alone.
+ *
  * Results: bench/NOTES.md, "Event-loop lag".
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createApp } from '../src/api/app.ts';
@@ -83,12 +88,20 @@ async function main(): Promise<void> {
     h.enable();
     const stepsBefore = engine.numSteps;
     const deviceBefore = engine.deviceTimeMs;
+    // The main thread's busy time (the clients run on their own thread): what the server's work costs.
+    const eluBefore = performance.eventLoopUtilization();
+    const cpuBefore = mainThreadCpuMs();
+    const startUs = process.hrtime.bigint() / 1000n;
     const result = await new Promise<ClientResult>((resolve, reject) => {
       const worker = new Worker(new URL(import.meta.url), { workerData: { ...job, url: server.url } });
       worker.once('message', resolve);
       worker.once('error', reject);
     });
     h.disable();
+    const busyMs = performance.eventLoopUtilization(eluBefore).active;
+    const cpuMs = mainThreadCpuMs() - cpuBefore;
+    // Under --cpu-prof: the run's span on the profile's clock (both monotonic µs), to summarise this run alone.
+    const window = process.execArgv.some((a) => a.startsWith('--cpu-prof')) ? ` | profile window ${startUs}..${process.hrtime.bigint() / 1000n} µs` : '';
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
     const first = [...result.firstMs].sort((a, b) => a - b);
     const pct = (p: number) => (first.length === 0 ? NaN : first[Math.min(first.length - 1, Math.floor((p / 100) * first.length))]!);
@@ -97,7 +110,8 @@ async function main(): Promise<void> {
       `${job.kind.padEnd(7)} ${String(job.count).padStart(5)} x ${String(job.promptWords).padStart(4)} words, ${job.maxTokens} tokens | ` +
         `loop lag p50 ${ms(h.percentile(50))} p99 ${ms(h.percentile(99))} max ${ms(h.max)} ms | ` +
         `first byte p50 ${pct(50).toFixed(0)} p99 ${pct(99).toFixed(0)} ms | wall ${result.totalMs.toFixed(0)} ms | ` +
-        `${steps} steps, ${(((engine.deviceTimeMs - deviceBefore) / Math.max(1, steps))).toFixed(1)} ms/step | errors ${result.errors}`,
+        `${steps} steps, ${(((engine.deviceTimeMs - deviceBefore) / Math.max(1, steps))).toFixed(1)} ms/step | ` +
+        `main busy ${busyMs.toFixed(0)} ms, cpu ${cpuMs.toFixed(0)} ms${job.kind === 'streams' ? ` (${((cpuMs * 1000) / (job.count * job.maxTokens)).toFixed(1)} µs/token)` : ''} | errors ${result.errors}${window}`,
     );
   };
 
@@ -114,6 +128,19 @@ async function main(): Promise<void> {
   await server.close();
   await engine.stop();
   await service.close();
+}
+
+/**
+ * CPU time of the main thread alone (Linux: the scheduler's run time of this thread, in ns). Busy time
+ * (event-loop utilization) also counts time the thread waited for a core, which on a shared 2-core
+ * machine is noise; this does not. NaN elsewhere.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Answers each step after stepMs, as a device would (the result arrives as a macrotask). */

@@ -3,6 +3,7 @@
  */
 import type { InferenceService } from '../engine/inference-service.ts';
 import type { ToolCallParserName } from '../tools/index.ts';
+import type { DirectResponseSlot } from './direct-response.ts';
 import type { ApiLogger } from './errors.ts';
 
 export interface ApiVariables {
@@ -12,7 +13,12 @@ export interface ApiVariables {
   clientSignal: AbortSignal;
 }
 
-export type ApiEnv = { Variables: ApiVariables };
+export interface ApiBindings {
+  /** Set by startServer: lets a streaming handler write to the socket itself (direct-response.ts). */
+  directResponse?: DirectResponseSlot;
+}
+
+export type ApiEnv = { Variables: ApiVariables; Bindings: ApiBindings };
 
 export interface ApiDeps {
   service: InferenceService;

@@ -3,10 +3,12 @@
  * in-flight requests (including long SSE streams) finish, and cut what is left after a grace period
  * (cutting a connection aborts its request, which frees its KV cache in the engine).
  */
-import { Server, STATUS_CODES } from 'node:http';
+import { Server, ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { serve } from '@hono/node-server';
+import { serve, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import type { ApiBindings } from './context.ts';
+import { DirectResponseSlot } from './direct-response.ts';
 import { ApiError, type ApiErrorStatus } from './errors.ts';
 
 export interface ServerOptions {
@@ -34,9 +36,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Anything with a fetch handler, e.g. the Hono app from createApp. */
+/** Anything with a fetch handler, e.g. the Hono app from createApp (which reads `env.directResponse`). */
 export interface FetchApp {
-  fetch(request: Request): Response | Promise<Response>;
+  fetch(request: Request, env: ApiBindings): Response | Promise<Response>;
 }
 
 export function startServer(app: FetchApp, options: ServerOptions = {}): Promise<RunningServer> {
@@ -52,7 +54,13 @@ export function startServer(app: FetchApp, options: ServerOptions = {}): Promise
       connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(readTimeoutMs / 4))),
     };
     let draining = false;
-    const fetch = (request: Request) => (draining ? shuttingDown() : app.fetch(request));
+    const fetch = async (request: Request, env: HttpBindings | Http2Bindings): Promise<Response> => {
+      if (draining) return shuttingDown();
+      if (!(env.outgoing instanceof ServerResponse)) return app.fetch(request, {});
+      // A streaming handler claims the slot and writes the body to env.outgoing itself (sse.ts).
+      const slot = new DirectResponseSlot(env.outgoing);
+      return slot.finish(await app.fetch(request, { directResponse: slot }));
+    };
     const server = serve({ fetch, hostname: host, port: options.port ?? 8000, serverOptions });
     if (!(server instanceof Server)) throw new Error('expected @hono/node-server to create an HTTP/1.1 server');
     server.on('clientError', answerClientError);

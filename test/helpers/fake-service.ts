@@ -43,6 +43,8 @@ export interface FakeGeneration {
   outputsYielded: number;
   /** The consumer stopped iterating before the end (iterator.return()). */
   returnedEarly: boolean;
+  /** The generator is done (ran to its end, or was returned): no consumer is left waiting on it. */
+  ended: boolean;
 }
 
 export class FakeInferenceService implements InferenceService {
@@ -162,6 +164,7 @@ export class FakeInferenceService implements InferenceService {
       signalFired: false,
       outputsYielded: 0,
       returnedEarly: false,
+      ended: false,
     };
     const onAbort = () => {
       record.signalFired = true;
@@ -205,6 +208,7 @@ export class FakeInferenceService implements InferenceService {
       finished = true;
     } finally {
       if (!finished) record.returnedEarly = true;
+      record.ended = true;
     }
   }
 
