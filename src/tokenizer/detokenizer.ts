@@ -45,9 +45,28 @@ const MAX_UNREAD_TOKENS = 16;
 /** Tokens kept back when releasing anyway: an incomplete character at the end spans at most 3. */
 const INCOMPLETE_CHAR_TOKENS = 3;
 
+/**
+ * decode([id]) per decoder and skipSpecialTokens, shared by every stream. After each emitted token the
+ * window's new prefix is that one token, whose text must be decoded again: half the decode calls per
+ * token, and a tokenizer's decode costs microseconds (Llama 3's library decode scans its 256 special
+ * tokens per id). Decoders are pure functions of the ids, so the text of one id never changes; the
+ * maps grow at most to the vocabulary.
+ */
+const singleTokenTexts = new WeakMap<TokenDecoder, [keep: Map<number, string>, skip: Map<number, string>]>();
+
+function singleTokenTextsOf(decoder: TokenDecoder, skipSpecialTokens: boolean): Map<number, string> {
+  let maps = singleTokenTexts.get(decoder);
+  if (maps === undefined) {
+    maps = [new Map(), new Map()];
+    singleTokenTexts.set(decoder, maps);
+  }
+  return maps[skipSpecialTokens ? 1 : 0];
+}
+
 export class IncrementalDetokenizer {
   readonly #decoder: TokenDecoder;
   readonly #skipSpecialTokens: boolean;
+  readonly #singleTokenTexts: Map<number, string>;
   /** The window: ids[0, readOffset) are the prefix (already emitted), ids[readOffset, end) are unread. */
   #ids: number[];
   #readOffset: number;
@@ -56,6 +75,7 @@ export class IncrementalDetokenizer {
   constructor(decoder: TokenDecoder, options: DetokenizerOptions) {
     this.#decoder = decoder;
     this.#skipSpecialTokens = options.skipSpecialTokens;
+    this.#singleTokenTexts = singleTokenTextsOf(decoder, options.skipSpecialTokens);
     this.#ids = this.#promptContext(options.promptTokenIds ?? []);
     this.#readOffset = this.#ids.length;
     this.#prefixText = this.#decode(this.#ids);
@@ -110,7 +130,14 @@ export class IncrementalDetokenizer {
   }
 
   #decode(ids: readonly number[]): string {
-    return this.#decoder.decode(ids, { skipSpecialTokens: this.#skipSpecialTokens });
+    if (ids.length !== 1) return this.#decoder.decode(ids, { skipSpecialTokens: this.#skipSpecialTokens });
+    const id = ids[0]!;
+    let text = this.#singleTokenTexts.get(id);
+    if (text === undefined) {
+      text = this.#decoder.decode(ids, { skipSpecialTokens: this.#skipSpecialTokens });
+      this.#singleTokenTexts.set(id, text);
+    }
+    return text;
   }
 
   /**

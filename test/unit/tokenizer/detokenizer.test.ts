@@ -175,6 +175,23 @@ describe('IncrementalDetokenizer on the committed tok512 fixture (SentencePiece 
     expect(counter.calls).toBeLessThanOrEqual(2 * ids.length + 2);
   });
 
+  it("decodes about once per token: a token's own text is remembered per decoder, across streams", async () => {
+    const tokenizer = await loadTokenizer(TOK512_DIR);
+    const ids = Array.from({ length: 20 }, () => golden.flatMap((c) => c.output_ids)).flat();
+    const counter = new CountingDecoder(tokenizer);
+    const first = stream(counter, ids, { skipSpecialTokens: true });
+    expect(first.text).toBe(tokenizer.decode(ids, { skipSpecialTokens: true }));
+    // Each emitted token becomes the next window's prefix, whose text is the token's own: remembered.
+    expect(counter.calls).toBeLessThan(1.2 * ids.length);
+    const before = counter.calls;
+    const second = stream(counter, ids, { skipSpecialTokens: false });
+    expect(second.text).toBe(tokenizer.decode(ids, { skipSpecialTokens: false }));
+    // The other skipSpecialTokens setting has texts of its own (a special token reads differently).
+    expect(counter.calls - before).toBeGreaterThanOrEqual(ids.length);
+    const third = stream(counter, ids, { skipSpecialTokens: true });
+    expect(third.text).toBe(first.text);
+  });
+
   it('stays bounded on an endless run of invalid bytes, still equal to the full decode', async () => {
     const tokenizer = await loadTokenizer(TOK512_DIR);
     const ids = [403, ...Array.from({ length: 500 }, (_, i) => byteToken(i % 3 === 0 ? 0xf0 : 0x9f))];
