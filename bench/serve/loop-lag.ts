@@ -8,7 +8,7 @@
  * $UPDRAFT_EVENT_LOOP_LAG_FILE when set. A benchmark script sends SIGUSR2 before and after each run.
  */
 import { appendFileSync } from 'node:fs';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 const RESOLUTION_MS = 10;
 const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
@@ -18,6 +18,23 @@ let since = performance.now();
 const file = process.env['UPDRAFT_EVENT_LOOP_LAG_FILE'];
 
 const lagMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+
+// GC pauses over the same window, so a lag spike can be told apart from a long GC: scavenges (the young
+// generation, --max-semi-space-size) and mark-compacts separately.
+interface GcStats { count: number; totalMs: number; maxMs: number; over5ms: number }
+const emptyGc = (): GcStats => ({ count: 0, totalMs: 0, maxMs: 0, over5ms: 0 });
+let gc = { minor: emptyGc(), major: emptyGc() };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind;
+    const stats = kind === constants.NODE_PERFORMANCE_GC_MINOR ? gc.minor : gc.major;
+    stats.count++;
+    stats.totalMs += entry.duration;
+    stats.maxMs = Math.max(stats.maxMs, entry.duration);
+    if (entry.duration > 5) stats.over5ms++;
+  }
+}).observe({ entryTypes: ['gc'] });
+const roundGc = (g: GcStats) => ({ count: g.count, total_ms: Number(g.totalMs.toFixed(1)), max_ms: Number(g.maxMs.toFixed(2)), over_5ms: g.over5ms });
 
 function report(reason: string): void {
   const elu = performance.eventLoopUtilization(utilization);
@@ -34,10 +51,13 @@ function report(reason: string): void {
     max_ms: samples ? lagMs(histogram.max) : 0,
     // Fraction of the time the loop was busy (JS, callbacks, GC) rather than waiting for I/O.
     utilization: Number(elu.utilization.toFixed(4)),
+    gc_minor: roundGc(gc.minor),
+    gc_major: roundGc(gc.major),
   });
   process.stderr.write(`[event-loop-lag] ${line}\n`);
   if (file) appendFileSync(file, `${line}\n`);
   histogram.reset();
+  gc = { minor: emptyGc(), major: emptyGc() };
   utilization = performance.eventLoopUtilization();
   since = now;
 }
