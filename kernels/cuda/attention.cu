@@ -11,8 +11,8 @@
 //
 // Variant ladder (op.params.attention.variant; the numbers are stable):
 //   0  auto. numTokens == numSeqs (the only host-side sign that every sequence has one query row)
-//      → 4 when it fits, else 2; otherwise (a prompt / mixed step) 3 when it fits, else 2 when it
-//      fits, else 1. Variants 2-4 also need 16-byte aligned q / k_cache / v_cache / out addresses;
+//      → 4 when it fits, else 2; otherwise (a prompt / mixed step) 5 when it fits (UPDRAFT_ATTN_SPLIT_MIXED=0:
+//      3), else 2 when it fits, else 1. Variants 2-4 also need 16-byte aligned q / k_cache / v_cache / out addresses;
 //      auto falls back to 1 when they are not.
 //   1  simple (attention_simple.cuh, launched here): one CTA per (query row, q head), online softmax in f32 over
 //      the row's positions through the block table. Any float dtypes (k and v alike), any head dim
@@ -30,12 +30,20 @@
 //      work split, pipelines and split-KV, with the GQA group's heads as the M rows of
 //      mma.sync.m16n8k16 (Q·Kᵀ and P·V), ~10x fewer instructions per k/v byte than variant 2.
 //      q / cache / out all bf16 or all f16; head dim 64 or 128; any block size.
+//   5  mixed steps: variant 4 for the sequences with one query row (decode rows: a CTA per sequence,
+//      split-KV), then variant 3 for the others (prompts, chunks), each skipping the other's rows.
+//      Variant 3 on a decode row fills 4 of its 64 M rows and streams the row's k/v with 2 CTAs per
+//      SM and no split; on the H200 a continuous-batching step is mostly decode rows (throughput
+//      runs: ~500 of them next to one prompt chunk), so they go to the kernel built for them.
+//      Same dtypes and head dims as 3 and 4.
 //
 // Resources (nvcc 13.0, -gencode arch=compute_90a,code=sm_90a, -Xptxas -v; no spills, no stack):
 //   see kernels/dev/attention/PREDICTIONS.md ("Resources") for the per-instantiation table.
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "attention.cuh"
@@ -47,7 +55,16 @@ namespace {
 
 using attn::Args;
 
-constexpr int kNumVariants = 4;
+constexpr int kNumVariants = 5;
+
+// Auto sends mixed steps to variant 5; UPDRAFT_ATTN_SPLIT_MIXED=0 keeps them on variant 3 (read once).
+bool split_mixed_by_env() {
+  static const bool enabled = [] {
+    const char *v = std::getenv("UPDRAFT_ATTN_SPLIT_MIXED");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
 
 bool is_16bit(int32_t d) { return d == UD_BF16 || d == UD_F16; }
 
@@ -119,6 +136,7 @@ int32_t attention_supports(const ud_op &op) {
     case 2: return fits_decode(op) ? 1 : 0;
     case 3: return fits_prefill(op) ? 1 : 0;
     case 4: return fits_decode_tc(op) ? 1 : 0;
+    case 5: return fits_decode_tc(op) && fits_prefill(op) ? 1 : 0;
     default: return 0;
   }
 }
@@ -191,6 +209,7 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
     const bool fast_ok = aligned16(op);
     if (fast_ok && num_tokens == num_seqs && fits_decode_tc(op)) variant = 4;
     else if (fast_ok && num_tokens == num_seqs && fits_decode(op)) variant = 2;
+    else if (fast_ok && fits_prefill(op) && fits_decode_tc(op) && split_mixed_by_env()) variant = 5;
     else if (fast_ok && fits_prefill(op)) variant = 3;
     else if (fast_ok && fits_decode(op)) variant = 2;
     else variant = 1;
@@ -211,6 +230,16 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
       if (!fits_decode_tc(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 4): needs q, cache and out all bf16 or all f16, head_dim 64/128");
       if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 4): operands must be 16-byte aligned");
       return attn::launch_decode(op.src[0].dtype, a, ctx, true);
+    case 5: {
+      if (!fits_decode_tc(op) || !fits_prefill(op))
+        return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 5): needs q, cache and out all bf16 or all f16, head_dim 64/128");
+      if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 5): operands must be 16-byte aligned");
+      Args decode_rows = a, prompt_rows = a;
+      decode_rows.rows = attn::kSingleRowSeqs;
+      prompt_rows.rows = attn::kMultiRowSeqs;
+      if (ud_status st = attn::launch_decode(op.src[0].dtype, decode_rows, ctx, true); st != UD_OK) return st;
+      return attn::launch_prefill(op.src[0].dtype, prompt_rows, ctx);
+    }
     default:
       return ctx.fail(UD_ERR_UNSUPPORTED, "attention: no variant " + std::to_string(variant) + " (1.." + std::to_string(kNumVariants) + ")");
   }

@@ -45,7 +45,15 @@ struct Args {
   float scale;
   DeviceErrorRecord *errors;    // ctx.device_errors (may be null)
   int32_t launch_index;         // ctx.launch_index
+  int32_t rows;                 // which rows this launch computes: kAllRows, kSingleRowSeqs or kMultiRowSeqs
 };
+
+// Args::rows. Variant 5 splits a mixed step between two kernels by sequence: the decode kernel takes
+// the sequences with exactly one query row (its CTAs indexed by sequence, not by row), the prefill
+// kernel the others; each leaves the other's rows untouched.
+constexpr int32_t kAllRows = 0;
+constexpr int32_t kSingleRowSeqs = 1;
+constexpr int32_t kMultiRowSeqs = 2;
 
 // Out of line: only bad input gets here, and inlined it costs the hot loops registers.
 static __device__ __noinline__ void report(DeviceErrorRecord *errors, int32_t launch_index, int32_t code, int64_t v0,
@@ -109,6 +117,30 @@ __device__ __forceinline__ bool row_context(const Args &a, int t, int &seq, int 
   seq = s;
   ctx = (int)c;
   return true;
+}
+
+// For sequence s (kSingleRowSeqs): false unless it has exactly one query row and seq_len > 0; else
+// that row t and the positions it sees — what row_context gives for t (the row sees seq_len
+// positions, clamped to the table).
+__device__ __forceinline__ bool single_row_context(const Args &a, int s, int &t, int &ctx) {
+  if (s >= a.num_seqs) return false;
+  const int qb = __ldg(a.qsl + s), qe = __ldg(a.qsl + s + 1);
+  if (qe - qb != 1 || qb < 0 || qe > a.num_tokens) return false;
+  const int len = __ldg(a.seq_lens + s);
+  if (len <= 0) return false;
+  t = qb;
+  ctx = len < a.ctx_cap ? len : a.ctx_cap;
+  return true;
+}
+
+// The row a decode-kernel CTA (or split-reduce CTA) works on, from its row-or-sequence index i.
+__device__ __forceinline__ bool decode_row_context(const Args &a, int i, int &t, int &seq, int &ctx) {
+  if (a.rows == kSingleRowSeqs) {
+    seq = i;
+    return single_row_context(a, i, t, ctx);
+  }
+  t = i;
+  return row_context(a, i, seq, ctx);
 }
 
 // Cache row (block * blockSize + offset) holding position pos of sequence s, or -1 when its block

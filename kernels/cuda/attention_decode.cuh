@@ -276,13 +276,14 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Arg
   }
 }
 
-// Combines the num_splits partials of each (row, head) in split order. One CTA per (row, head).
+// Combines the num_splits partials of each (row, head) in split order. One CTA per (row, head), or
+// per (sequence, head) for kSingleRowSeqs, as the decode kernel was launched.
 template <typename T>
 __global__ void __launch_bounds__(128) attention_split_reduce_kernel(const Args a, const int num_splits) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
-  const int t = blockIdx.x, h = blockIdx.y;
-  int s, ctx;
-  if (!row_context(a, t, s, ctx)) return;  // the decode kernel skipped it too: untouched
+  const int h = blockIdx.y;
+  int t, s, ctx;
+  if (!decode_row_context(a, blockIdx.x, t, s, ctx)) return;  // the decode kernel skipped it too: untouched
   const int hd = a.head_dim;
   const long long th = (long long)t * a.num_heads + h;
   const float *acc = a.ws + th * num_splits * hd;

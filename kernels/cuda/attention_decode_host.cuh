@@ -54,8 +54,13 @@ template <typename T, int HD, int GC, bool TC> struct Decode {
     static std::atomic<int> cache[kMaxDevices];
     return prepare_kernel(kernel(), kSmem, kThreads, cache);
   }
+  // CTAs per split: one per (row, kv head, head subgroup) — per sequence for kSingleRowSeqs.
+  static long long base_ctas(const Args &a) {
+    const long long rows = a.rows == kSingleRowSeqs ? a.num_seqs : a.num_tokens;
+    return rows * a.num_kv_heads * (a.group / GC);
+  }
   static int splits(const Args &a, KernelContext &ctx) {
-    const long long base = (long long)a.num_tokens * a.num_kv_heads * (a.group / GC);
+    const long long base = base_ctas(a);
     const long long per_split = (long long)a.num_tokens * a.num_heads * (HD + 2) * (long long)sizeof(float);
     const long long max_by_ws = ctx.workspace ? static_cast<long long>(ctx.workspace_bytes) / per_split : 1;
     return choose_splits(base, a.ctx_cap, (long long)sm_count(ctx) * occupancy(), max_by_ws);
@@ -63,7 +68,7 @@ template <typename T, int HD, int GC, bool TC> struct Decode {
   static ud_status launch(Args a, KernelContext &ctx) {
     const char *name = TC ? "attention (variant 4)" : "attention (variant 2)";
     const int hsub = a.group / GC;
-    const long long base = (long long)a.num_tokens * a.num_kv_heads * hsub;
+    const long long base = base_ctas(a);
     if (base > INT_MAX) return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": too many rows × kv heads for one grid");
     const int ns = splits(a, ctx);
     a.ws = ns > 1 ? static_cast<float *>(ctx.workspace) : nullptr;
@@ -71,7 +76,8 @@ template <typename T, int HD, int GC, bool TC> struct Decode {
     if (ud_status st = check_launch(ctx, name); st != UD_OK) return st;
     if (ns > 1) {
       const int threads = std::max(32, std::min(128, HD));
-      attention_split_reduce_kernel<T><<<dim3(static_cast<unsigned>(a.num_tokens), static_cast<unsigned>(a.num_heads)), threads, 0, ctx.stream>>>(a, ns);
+      const int reduce_rows = a.rows == kSingleRowSeqs ? a.num_seqs : a.num_tokens;
+      attention_split_reduce_kernel<T><<<dim3(static_cast<unsigned>(reduce_rows), static_cast<unsigned>(a.num_heads)), threads, 0, ctx.stream>>>(a, ns);
       if (ud_status st = check_launch(ctx, "attention (split-KV reduce)"); st != UD_OK) return st;
     }
     return UD_OK;

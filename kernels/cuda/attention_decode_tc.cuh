@@ -1,7 +1,8 @@
 // attention_decode_tc.cuh — variant 4: paged decode attention on tensor cores (flash-decoding).
 //
 // Same work split as variant 2 (attention_decode.cuh): one CTA per (query row, kv head, head
-// subgroup, split), rows looked up on the device, split-KV with the same split_range and the same
+// subgroup, split) — or per sequence instead of row when variant 5 hands it the single-row sequences
+// of a mixed step (Args::rows) — rows looked up on the device, split-KV with the same split_range and the same
 // partial layout / reduce kernel, 4 warps with warp-private cp.async pipelines and no CTA barriers in
 // the main loop. What differs is the arithmetic: the GC (≤ 8) q heads of the GQA group are the M rows
 // of mma.sync.m16n8k16 (rows GC..15 are zero), so per 16 positions a warp issues HD/16 ldmatrix + HD/8
@@ -61,10 +62,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
   const int hs = x % hsub;
   x /= hsub;
   const int kvh = x % a.num_kv_heads;
-  const int t = x / a.num_kv_heads;
   const int split = blockIdx.y;
-  int s, ctx;
-  if (!row_context(a, t, s, ctx)) return;  // untouched row: uniform across the CTA
+  int t, s, ctx;
+  if (!decode_row_context(a, x / a.num_kv_heads, t, s, ctx)) return;  // untouched row: uniform across the CTA
   int c0, c1;
   split_range(ctx, num_splits, split, c0, c1);
   const int h0 = kvh * a.group + hs * GC;

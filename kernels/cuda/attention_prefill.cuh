@@ -84,6 +84,7 @@ __global__ void __launch_bounds__(kPfThreads, 2) attention_prefill_kernel(const 
   const int qb = min(max(__ldg(a.qsl + s), 0), a.num_tokens);
   const int qe = min(max(__ldg(a.qsl + s + 1), qb), a.num_tokens);
   const int qlen = qe - qb;
+  if (a.rows == kMultiRowSeqs && qlen == 1) return;  // variant 5: the decode kernel computes this row
   const int q0 = (slot - (qb / BQ + s)) * BQ;  // first query row (within the sequence) of this tile
   if (q0 >= qlen) return;                        // spare slot
   const int rows_here = min(BQ, qlen - q0);

@@ -500,9 +500,9 @@ void error_tests() {
 // the result must equal a direct launch on the new data (same kernels, same splits: bitwise).
 void graph_tests() {
   out("== CUDA graph capture and replay with new seq_lens\n");
-  for (int variant : {0, 2, 3, 4}) {
+  for (int variant : {0, 2, 3, 4, 5}) {
     Spec sp;
-    sp.qlens = variant == 3 ? std::vector<int>{1, 40, 1, 1} : std::vector<int>{1, 1, 1, 1};
+    sp.qlens = variant == 3 || variant == 5 ? std::vector<int>{1, 40, 1, 1} : std::vector<int>{1, 1, 1, 1};
     sp.seqlens = {500, 900, 64, 2000};
     sp.table_sets = 2;
     sp.host_data = false;
@@ -759,6 +759,13 @@ int main(int argc, char **argv) {
     sp.seqlens.assign(64, 2048);
     sp.qlens[0] = 512;
     sp.name = "mixed: chunk 512 + 63 decode";
+    bench_case(sp, false, copy);
+    // A throughput step (issue 7's 1000 × 1024/512 run): one prompt chunk next to ~500 decode rows.
+    sp.qlens.assign(512, 1);
+    sp.seqlens.assign(512, 1152);
+    sp.qlens[0] = 2048;
+    sp.seqlens[0] = 2048;
+    sp.name = "mixed: chunk 2048 + 511 decode at 1152";
     bench_case(sp, false, copy);
   }
 
