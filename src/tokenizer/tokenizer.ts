@@ -4,13 +4,14 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { ChatMessage, RenderChatOptions } from '../engine/inference-service.ts';
+import { ByteLevelDecoder } from './byte-level-decode.ts';
 import { NoChatTemplateError } from './chat-template-errors.ts';
 import { ChatTemplate } from './chat-template.ts';
 import { chatTemplateFromFiles, resolveChatTemplateOverride } from './chat-template-source.ts';
 import type { TokenDecoder } from './detokenizer.ts';
 import { byteFallbackTokenByte, byteLevelTokenBytes, bytesToDisplayText } from './token-bytes.ts';
 import { eosTokenIdsOf, normalizeTokenizerConfig, specialTokenText } from './tokenizer-config.ts';
-import { isJsonObject, readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
+import { isJsonObject, readTokenizerFiles, type JsonObject, type TokenizerFiles } from './tokenizer-files.ts';
 
 export interface EncodeOptions {
   /** Add the tokenizer's special tokens (BOS for Llama-style models); default true, as in transformers. */
@@ -34,6 +35,11 @@ export interface TextTokenizerOptions {
   chatTemplate?: string;
   /** Name for error messages. */
   name?: string;
+  /**
+   * Decode with the library alone, never ByteLevelDecoder (default false). For tests that hold the
+   * fast path equal to the library.
+   */
+  libraryDecode?: boolean;
 }
 
 export interface ChatPrompt {
@@ -59,6 +65,8 @@ export class TextTokenizer implements TokenDecoder {
   readonly #tokenizer: Tokenizer;
   readonly #decoderKinds: ReadonlySet<string>;
   readonly #addedTokens: ReadonlyMap<number, string>;
+  /** decode from cached per-id pieces, where it provably equals the library's decode; else null. */
+  readonly #byteLevelDecoder: ByteLevelDecoder | null;
   readonly #name: string;
   readonly #tokenBytesCache = new Map<number, Uint8Array>();
   readonly #tokenTextCache = new Map<number, string>();
@@ -97,6 +105,15 @@ export class TextTokenizer implements TokenDecoder {
     this.vocabSize = highestId(this.#tokenizer.get_vocab(true).values()) + 1;
     this.chatTemplateSource = options.chatTemplate ?? chatTemplateFromFiles(files);
     this.cleanUpTokenizationSpaces = config.clean_up_tokenization_spaces !== false;
+    this.#byteLevelDecoder =
+      options.libraryDecode !== true && decodesAsByteLevel(files.tokenizerJson)
+        ? new ByteLevelDecoder({
+            tokenOf: (id) => this.#tokenizer.id_to_token(id),
+            addedContents: new Set(this.#addedTokens.values()),
+            specialContents: this.#specialContents(config.additional_special_tokens),
+            bytesOf: byteLevelTokenBytes,
+          })
+        : null;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
@@ -105,6 +122,14 @@ export class TextTokenizer implements TokenDecoder {
 
   /** Ids the tokenizer does not know (the padded tail of a model's vocabulary) decode to nothing. */
   decode(tokenIds: readonly number[], options: DecodeOptions = {}): string {
+    // Streaming decodes a window of a few ids per token, so the library's per-call cost shows (a CPU
+    // profile at 256 streams had it at 13% of the main thread). The clean-up heuristic, asked for only
+    // by callers that want transformers' decode, stays the library's; the config's flag never applies,
+    // as the option is always passed.
+    if (this.#byteLevelDecoder !== null && options.cleanUpTokenizationSpaces !== true) {
+      const text = this.#byteLevelDecoder.decode(tokenIds, options.skipSpecialTokens ?? false);
+      if (text !== null) return text;
+    }
     const known = tokenIds.filter((id) => this.#isKnown(id));
     // The library rejects an empty list; the text of no tokens is ''.
     if (known.length === 0) return '';
@@ -198,6 +223,22 @@ export class TextTokenizer implements TokenDecoder {
     return ids;
   }
 
+  /**
+   * The strings the library's skip_special_tokens drops: it compares token strings, not ids, with the
+   * added tokens marked special and the config's additional_special_tokens (not only those in the
+   * vocabulary), so this differs from specialTokenIds.
+   */
+  #specialContents(additionalSpecialTokens: unknown): Set<string> {
+    const contents = new Set<string>();
+    for (const token of this.#tokenizer.get_added_tokens_decoder().values()) {
+      if (token.special) contents.add(token.content);
+    }
+    if (Array.isArray(additionalSpecialTokens)) {
+      for (const token of additionalSpecialTokens) if (typeof token === 'string') contents.add(token);
+    }
+    return contents;
+  }
+
   #computeTokenBytes(tokenId: number): Uint8Array {
     const raw = this.#isKnown(tokenId) ? this.#tokenizer.id_to_token(tokenId) : undefined;
     if (raw === undefined) return new Uint8Array();
@@ -224,6 +265,17 @@ function highestId(ids: Iterable<number>): number {
   let highest = -1;
   for (const id of ids) if (id > highest) highest = id;
   return highest;
+}
+
+/**
+ * Whether the library's decode is ByteLevelDecoder's: the decoder is ByteLevel alone (its options only
+ * matter for encoding) and the model has no end-of-word suffix (the library would turn it into spaces).
+ */
+function decodesAsByteLevel(tokenizerJson: JsonObject): boolean {
+  const { decoder, model } = tokenizerJson;
+  if (!isJsonObject(decoder) || decoder.type !== 'ByteLevel' || !isJsonObject(model)) return false;
+  const suffix = model.end_of_word_suffix;
+  return suffix === undefined || suffix === null || suffix === '';
 }
 
 /** The decoder types in tokenizer.json's `decoder` (a Sequence lists several). */
