@@ -15,6 +15,8 @@ interface EngineCounters {
   deviceSeconds: number;
   hostCriticalSeconds: number;
   deviceIdleSeconds: number;
+  /** Requests preempted (KV taken back, prompt recomputed later): work a throughput run pays twice. */
+  preemptions?: number;
 }
 
 const NAMES: Record<keyof EngineCounters, string> = {
@@ -22,7 +24,9 @@ const NAMES: Record<keyof EngineCounters, string> = {
   deviceSeconds: 'updraft_engine_device_seconds_total',
   hostCriticalSeconds: 'updraft_engine_host_critical_seconds_total',
   deviceIdleSeconds: 'updraft_engine_device_idle_seconds_total',
+  preemptions: 'updraft_num_preemptions_total',
 };
+const OPTIONAL: ReadonlySet<keyof EngineCounters> = new Set(['preemptions']);
 
 /** The counters in a Prometheus text exposition (summed over label sets); null when absent. */
 export function parseEngineCounters(text: string): EngineCounters | null {
@@ -32,14 +36,16 @@ export function parseEngineCounters(text: string): EngineCounters | null {
       if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) found[key] = (found[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
     }
   }
-  return Object.keys(NAMES).every((k) => found[k as keyof EngineCounters] !== undefined) ? (found as EngineCounters) : null;
+  const keys = Object.keys(NAMES) as (keyof EngineCounters)[];
+  return keys.every((k) => OPTIONAL.has(k) || found[k] !== undefined) ? (found as EngineCounters) : null;
 }
 
 export function describeSince(before: EngineCounters, after: EngineCounters): string {
   const steps = after.steps - before.steps;
   if (steps <= 0) return 'engine: no steps';
-  const perStep = (key: keyof EngineCounters) => (((after[key] - before[key]) * 1000) / steps).toFixed(3);
-  return `engine: ${steps} steps; per step ${perStep('deviceSeconds')} ms on the device, ${perStep('hostCriticalSeconds')} ms of host work between steps, of which the device waited ${perStep('deviceIdleSeconds')} ms`;
+  const perStep = (key: 'deviceSeconds' | 'hostCriticalSeconds' | 'deviceIdleSeconds') => (((after[key] - before[key]) * 1000) / steps).toFixed(3);
+  const preempted = after.preemptions !== undefined ? `; ${after.preemptions - (before.preemptions ?? 0)} preemptions` : '';
+  return `engine: ${steps} steps; per step ${perStep('deviceSeconds')} ms on the device, ${perStep('hostCriticalSeconds')} ms of host work between steps, of which the device waited ${perStep('deviceIdleSeconds')} ms${preempted}`;
 }
 
 if (import.meta.main) {

@@ -20,6 +20,14 @@ describe('bench/serve/engine-stats', () => {
     expect(describeSince(before, after)).toBe('engine: 200 steps; per step 6.000 ms on the device, 0.500 ms of host work between steps, of which the device waited 0.010 ms');
   });
 
+  it('counts the preemptions between two snapshots when the server reports them', () => {
+    const withPreemptions = (n: number, steps: number) => `${exposition(steps, 1, 0.1, 0)}\nupdraft_num_preemptions_total{model_name="m"} ${n}`;
+    const before = parseEngineCounters(withPreemptions(3, 100))!;
+    const after = parseEngineCounters(withPreemptions(10, 200))!;
+    expect(after.preemptions).toBe(10);
+    expect(describeSince(before, after)).toMatch(/; 7 preemptions$/);
+  });
+
   it('is null for a server without them', () => {
     expect(parseEngineCounters('vllm:num_requests_running{model_name="m"} 0\n')).toBeNull();
   });
