@@ -17,7 +17,7 @@ export interface ServeConfig {
   servedModelName: string | null;
   /** Context window; null = the model's max_position_embeddings. */
   maxModelLen: number | null;
-  /** Decode headroom kept at admission, as SGLang's --schedule-conservativeness (0, the default: none, vLLM's policy). */
+  /** Decode headroom kept at admission, as SGLang's --schedule-conservativeness (default 1, as SGLang; 0: none, vLLM's policy). */
   scheduleConservativeness: number;
   /** Sequences in one step; null = the device's default (src/model/batch-limits.ts). */
   maxNumSeqs: number | null;
@@ -103,7 +103,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'servedModelName', flag: 'served-model-name', type: 'string', help: 'Name clients use as `model` (default: the model argument)' },
   { key: 'maxModelLen', flag: 'max-model-len', type: 'int', help: "Context window in tokens (default: the model's)" },
   { key: 'maxNumSeqs', flag: 'max-num-seqs', type: 'int', help: 'Most sequences in one step (default: 1024 on an accelerator with 70 GiB or more, 256 on a smaller one, 64 on the CPU)' },
-  { key: 'scheduleConservativeness', flag: 'schedule-conservativeness', type: 'number', help: "Decode headroom at admission, SGLang's option: admit a request only while the KV cache keeps room for a share of what running requests may still generate (1 reserves 70% of the remaining max_tokens, decaying to 10% while nothing is preempted; higher is safer). 0 (default) admits whatever fits now and preempts later, as vLLM does: on the H200 the headroom gained nothing (bench/NOTES.md, GPU run 6)" },
+  { key: 'scheduleConservativeness', flag: 'schedule-conservativeness', type: 'number', help: "Decode headroom at admission, SGLang's option: admit a request only while the KV cache keeps room for a share of what running requests may still generate (1, the default as in SGLang, reserves 70% of the remaining max_tokens, decaying to 10% while nothing is preempted; higher is safer). 0 admits whatever fits now and preempts later, as vLLM does, and recomputes the preempted prompts: 229 preemptions and 5.6% less output in 1000 × 1024/512 tokens on an H200 (bench/NOTES.md, GPU run 16). Only matters when the KV cache is nearly full" },
   { key: 'maxNumBatchedTokens', flag: 'max-num-batched-tokens', type: 'int', help: 'Token budget of one step, prompt chunks + decodes (default: 8192 on an accelerator with 70 GiB or more, else 2048; at least --max-num-seqs)' },
   { key: 'blockSize', flag: 'block-size', type: 'int', help: "KV cache block size in tokens (default: the device's)" },
   { key: 'kvCacheMemoryBytes', flag: 'kv-cache-memory', type: 'bytes', help: 'KV cache size, e.g. 2GiB (default: gpu-memory-utilization x device memory - weights and scratch, capped at max-num-seqs full contexts)' },
@@ -148,7 +148,7 @@ export function defaultServeConfig(): ServeConfig {
     maxModelLen: null,
     maxNumSeqs: null,
     maxNumBatchedTokens: null,
-    scheduleConservativeness: 0,
+    scheduleConservativeness: 1,
     blockSize: null,
     kvCacheMemoryBytes: null,
     gpuMemoryUtilization: 0.9,

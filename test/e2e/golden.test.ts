@@ -65,12 +65,13 @@ describe.each(models)('golden outputs of $name under preemption', (model) => {
   let server: TestServer;
   beforeAll(async () => {
     // Room for about two full requests (prompt ≤ 15 + 64 generated tokens ≈ 5 blocks of 16) at a time,
-    // while eight arrive at once: the scheduler must preempt and recompute.
+    // while eight arrive at once: with vLLM's admission policy (no decode headroom) the scheduler must
+    // preempt and recompute.
     const blocks = 11;
     const probe = await startTestServer(model.dir, { maxModelLen: 128 });
     const bytesPerBlock = probe.runtime.model.memory.state / (probe.runtime.model.numKvBlocks);
     await probe.close();
-    server = await startTestServer(model.dir, { maxModelLen: 128, kvCacheMemoryBytes: Math.ceil(bytesPerBlock * blocks) });
+    server = await startTestServer(model.dir, { maxModelLen: 128, kvCacheMemoryBytes: Math.ceil(bytesPerBlock * blocks), scheduleConservativeness: 0 });
   });
   afterAll(async () => server?.close());
 

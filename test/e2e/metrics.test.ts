@@ -148,11 +148,12 @@ describe('GET /metrics on a real server', () => {
 describe('preemptions in /metrics', () => {
   let server: TestServer;
   beforeAll(async () => {
-    // Room for about two requests at a time while six arrive: the scheduler must preempt.
+    // Room for about two requests at a time while six arrive: with no decode headroom (vLLM's policy)
+    // the scheduler must preempt.
     const probe = await startTestServer(modelDir, { maxModelLen: 128 });
     const bytesPerBlock = probe.runtime.model.memory.state / probe.runtime.model.numKvBlocks;
     await probe.close();
-    server = await startTestServer(modelDir, { maxModelLen: 128, kvCacheMemoryBytes: Math.ceil(bytesPerBlock * 11) });
+    server = await startTestServer(modelDir, { maxModelLen: 128, kvCacheMemoryBytes: Math.ceil(bytesPerBlock * 11), scheduleConservativeness: 0 });
   });
   afterAll(async () => server?.close());
 

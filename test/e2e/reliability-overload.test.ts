@@ -110,8 +110,11 @@ describe(`overload at 10x capacity (${model.name})`, () => {
     expect(atCapacity.problems).toEqual([]);
     expect(overloaded.problems).toEqual([]);
     expect(overloaded.latenciesMs).toHaveLength(2 * ADMITTED_PER_PHASE);
-    // The excess really was refused (80 clients, room for 8).
-    expect(overloaded.refused).toBeGreaterThan(overloaded.latenciesMs.length);
+    // The excess really was refused: 80 clients arrive at once with room for 8, so each 10x phase
+    // starts with ~72 refusals, and refused clients retry (after 0.25-0.75 x Retry-After) until the
+    // phase's answers are in. (The total depends on timing: 194-209 here over the two phases, so it
+    // is bounded by the arrival arithmetic, not compared with the 200 answers.)
+    expect(overloaded.refused).toBeGreaterThanOrEqual(2 * (10 * CAPACITY - CAPACITY));
     const p50 = (phase: PhaseResult) => percentile(phase.latenciesMs, 0.5);
     const p90 = (phase: PhaseResult) => percentile(phase.latenciesMs, 0.9);
     expect(p50(overloaded)).toBeLessThanOrEqual(1.5 * p50(atCapacity) + 30);
