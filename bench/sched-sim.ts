@@ -25,6 +25,8 @@ export interface BatchWorkload {
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
   conservativeness: number;
+  /** Decode attention's cost per context token read (ns); 40 for bf16 K/V on the H200. */
+  attentionNsPerToken?: number;
 }
 
 /**
@@ -33,8 +35,8 @@ export interface BatchWorkload {
  * at 37k tok/s); 24 µs per decode row at large M; 40 ns per context token a decode row reads (131 KB of
  * K/V at 78% of copy bandwidth: NOTES, "Where a throughput step goes").
  */
-export function modelStepMs(promptTokens: number, decodeRows: number, contextReads: number): number {
-  return 1 + Math.max(3.8, promptTokens * 0.027 + decodeRows * 0.024) + contextReads * 40e-6;
+export function modelStepMs(promptTokens: number, decodeRows: number, contextReads: number, attentionNsPerToken = 40): number {
+  return 1 + Math.max(3.8, promptTokens * 0.027 + decodeRows * 0.024) + contextReads * attentionNsPerToken * 1e-6;
 }
 
 export interface SimulationResult {
@@ -84,7 +86,7 @@ export function simulateBatch(w: BatchWorkload): SimulationResult {
     }
     promptTokens += prompt;
     preemptions += out.preemptedRequestIds.length;
-    ms += modelStepMs(prompt, decode, reads);
+    ms += modelStepMs(prompt, decode, reads, w.attentionNsPerToken);
     scheduler.updateFromOutput(out, out.scheduled.map((s) => (s.willSample ? 7 : -1)));
   }
   return {
@@ -109,6 +111,9 @@ if (import.meta.main) {
       'max-num-seqs': { type: 'string', default: '1024' },
       'max-num-batched-tokens': { type: 'string', default: '8192' },
       conservativeness: { type: 'string', default: '0,1' },
+      // What-ifs: an FP8 KV cache holds twice the tokens and reads half the bytes (--kv-tokens 1789600
+      // --attention-ns 20).
+      'attention-ns': { type: 'string', default: '40' },
     },
   });
   for (const c of values.conservativeness.split(',').map(Number)) {
@@ -121,6 +126,7 @@ if (import.meta.main) {
       maxNumSeqs: Number(values['max-num-seqs']),
       maxNumBatchedTokens: Number(values['max-num-batched-tokens']),
       conservativeness: c,
+      attentionNsPerToken: Number(values['attention-ns']),
     });
     console.log(
       `conservativeness ${c}: ${result.steps} steps, ${result.preemptions} preemptions, ${result.recomputedTokens} prompt tokens recomputed; ` +
