@@ -115,6 +115,9 @@ template <typename T, bool TC, typename F> bool with_decode_hd(const Args &a, F 
 }
 
 template <typename T> ud_status launch_decode_t(const Args &a, KernelContext &ctx, bool tc) {
+  // Only the tensor-core kernel (and the shared split reduce) index their CTAs by sequence for
+  // kSingleRowSeqs; variant 2's kernel always maps CTAs to rows.
+  if (!tc && a.rows != kAllRows) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 2): takes every row of the batch");
   ud_status status = UD_OK;
   auto run = [&](auto d) { status = decltype(d)::launch(a, ctx); };
   if (!(tc ? with_decode_hd<T, true>(a, run) : with_decode_hd<T, false>(a, run)))
