@@ -42,13 +42,12 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "attention.cuh"
 #include "attention_host.cuh"
 #include "attention_simple.cuh"
+#include "env_switch.h"
 
 namespace updraft::cuda {
 namespace {
@@ -59,10 +58,7 @@ constexpr int kNumVariants = 5;
 
 // Auto sends mixed steps to variant 5; UPDRAFT_ATTN_SPLIT_MIXED=0 keeps them on variant 3 (read once).
 bool split_mixed_by_env() {
-  static const bool enabled = [] {
-    const char *v = std::getenv("UPDRAFT_ATTN_SPLIT_MIXED");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool enabled = env_switch_on("UPDRAFT_ATTN_SPLIT_MIXED");
   return enabled;
 }
 

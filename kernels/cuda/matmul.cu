@@ -44,6 +44,7 @@
 #include "matmul_v3_mma.cuh"
 #include "matmul_v4_wgmma.cuh"
 #include "matmul_v5_decode.cuh"
+#include "env_switch.h"
 
 namespace updraft::cuda {
 
@@ -128,10 +129,7 @@ ud_status describe(const ud_op &op, KernelContext &ctx, Problem &p) {
 // v4 passed every check on an H200 (bench_matmul, 266 cases) and runs at 83–100% of cuBLAS for
 // M >= 512, so auto uses it; UPDRAFT_GEMM_WGMMA=0 turns it off (read once).
 bool wgmma_enabled_by_env() {
-  static const bool enabled = [] {
-    const char *v = std::getenv("UPDRAFT_GEMM_WGMMA");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool enabled = env_switch_on("UPDRAFT_GEMM_WGMMA");
   return enabled;
 }
 

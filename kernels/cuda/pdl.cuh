@@ -20,8 +20,7 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
+#include "env_switch.h"
 
 namespace updraft::cuda {
 
@@ -40,10 +39,7 @@ __device__ __forceinline__ void pdl_wait() {
 }
 
 inline bool pdl_enabled_by_env() {
-  static const bool enabled = [] {
-    const char *v = std::getenv("UPDRAFT_PDL");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool enabled = env_switch_on("UPDRAFT_PDL");
   return enabled;
 }
 

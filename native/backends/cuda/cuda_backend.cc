@@ -301,10 +301,6 @@ const ud_backend_iface kCudaIface = {
     destroy,
 };
 
-void set_error(char *error, size_t error_len, const std::string &message) {
-  if (error && error_len) std::snprintf(error, error_len, "%s", message.c_str());
-}
-
 }  // namespace
 }  // namespace updraft::cuda
 

@@ -23,5 +23,15 @@ ud_status ud_nccl_comms_open(const ud_backend_handle *ranks, int32_t world, ud_c
 
 #ifdef __cplusplus
 }
+
+#include <cstdio>
+#include <string>
+
+namespace updraft::cuda {
+// The factories' failure message into the caller's buffer (which may be null or empty).
+inline void set_error(char *error, size_t error_len, const std::string &message) {
+  if (error && error_len) std::snprintf(error, error_len, "%s", message.c_str());
+}
+}  // namespace updraft::cuda
 #endif
 #endif

@@ -126,10 +126,6 @@ const ud_comm_iface kNcclIface = {
     destroy,
 };
 
-void set_error(char *error, size_t error_len, const std::string &message) {
-  if (error && error_len) std::snprintf(error, error_len, "%s", message.c_str());
-}
-
 }  // namespace
 }  // namespace updraft::cuda
 
