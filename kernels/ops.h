@@ -30,6 +30,10 @@ typedef enum ud_dtype {
   UD_I32 = 3,
   UD_U32 = 4,
   UD_U64 = 5,
+  /* FP8 E4M3 (OCP "e4m3fn": bias 7, no infinities, 0x7f/0xff NaN, max finite 448). Storage only:
+   * the KV cache (rope_kv_write's k/v destinations, attention's k/v sources) on backends that
+   * report it; values are stored unscaled (scale 1.0), saturated to +-448, rounded to nearest even. */
+  UD_F8E4M3 = 6,
   UD_DTYPE_COUNT
 } ud_dtype;
 
@@ -38,6 +42,7 @@ static inline size_t ud_dtype_size(ud_dtype t) {
     case UD_F32: case UD_I32: case UD_U32: return 4;
     case UD_F16: case UD_BF16: return 2;
     case UD_U64: return 8;
+    case UD_F8E4M3: return 1;
     default: return 0;
   }
 }

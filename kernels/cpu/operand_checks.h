@@ -18,6 +18,7 @@ inline const char *dtype_name(int32_t dtype) {
     case UD_I32: return "i32";
     case UD_U32: return "u32";
     case UD_U64: return "u64";
+    case UD_F8E4M3: return "f8e4m3";
     default: return "unknown dtype";
   }
 }

@@ -14,8 +14,9 @@
 
 namespace updraft {
 
-// The JS typed array kinds the addon accepts. f16 and bf16 travel as Uint16Array.
-enum class HostKind { F32, I32, U32, U64, U16 };
+// The JS typed array kinds the addon accepts. f16 and bf16 travel as Uint16Array, f8e4m3 as
+// Uint8Array (bit patterns).
+enum class HostKind { F32, I32, U32, U64, U16, U8 };
 
 struct HostArray {
   HostKind kind = HostKind::F32;
@@ -31,6 +32,7 @@ inline const char *dtype_name(ud_dtype dtype) {
     case UD_I32: return "i32";
     case UD_U32: return "u32";
     case UD_U64: return "u64";
+    case UD_F8E4M3: return "f8e4m3";
     default: return "?";
   }
 }
@@ -52,6 +54,7 @@ inline HostKind host_kind_for(ud_dtype dtype) {
     case UD_I32: return HostKind::I32;
     case UD_U32: return HostKind::U32;
     case UD_U64: return HostKind::U64;
+    case UD_F8E4M3: return HostKind::U8;
     default: return HostKind::U16;  // f16, bf16
   }
 }
@@ -62,6 +65,7 @@ inline const char *host_kind_name(HostKind kind) {
     case HostKind::I32: return "Int32Array";
     case HostKind::U32: return "Uint32Array";
     case HostKind::U64: return "BigUint64Array";
+    case HostKind::U8: return "Uint8Array";
     default: return "Uint16Array";
   }
 }
@@ -70,6 +74,7 @@ inline size_t host_kind_size(HostKind kind) {
   switch (kind) {
     case HostKind::U64: return 8;
     case HostKind::U16: return 2;
+    case HostKind::U8: return 1;
     default: return 4;
   }
 }

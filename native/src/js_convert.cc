@@ -41,7 +41,7 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 ud_dtype dtype_at(const Napi::Value &value, const std::string &what) {
   const std::string name = string_at(value, what);
   ud_dtype dtype;
-  if (!dtype_from_name(name, &dtype)) throw Error(what + ": unknown dtype '" + name + "' (f32, f16, bf16, i32, u32, u64)");
+  if (!dtype_from_name(name, &dtype)) throw Error(what + ": unknown dtype '" + name + "' (f32, f16, bf16, i32, u32, u64, f8e4m3)");
   return dtype;
 }
 
@@ -163,7 +163,7 @@ std::optional<OpOperand> operand_at(const Napi::Value &value, const std::string 
 
 HostArray host_array_from_js(const Napi::Value &value, const std::string &what) {
   if (!value.IsTypedArray())
-    throw Error(what + " must be a typed array (Float32Array, Int32Array, Uint32Array, BigUint64Array or Uint16Array)");
+    throw Error(what + " must be a typed array (Float32Array, Int32Array, Uint32Array, BigUint64Array, Uint16Array or Uint8Array)");
   const Napi::TypedArray typed = value.As<Napi::TypedArray>();
   HostArray array;
   switch (typed.TypedArrayType()) {
@@ -172,8 +172,9 @@ HostArray host_array_from_js(const Napi::Value &value, const std::string &what) 
     case napi_uint32_array: array.kind = HostKind::U32; break;
     case napi_biguint64_array: array.kind = HostKind::U64; break;
     case napi_uint16_array: array.kind = HostKind::U16; break;
+    case napi_uint8_array: array.kind = HostKind::U8; break;
     default:
-      throw Error(what + " must be a Float32Array, Int32Array, Uint32Array, BigUint64Array or Uint16Array");
+      throw Error(what + " must be a Float32Array, Int32Array, Uint32Array, BigUint64Array, Uint16Array or Uint8Array");
   }
   array.length = static_cast<int64_t>(typed.ElementLength());
   array.bytes.resize(typed.ByteLength());
@@ -193,6 +194,7 @@ Napi::Value host_array_to_js(Napi::Env env, const HostArray &array) {
     case HostKind::I32: return Napi::Int32Array::New(env, n, buffer, 0);
     case HostKind::U32: return Napi::Uint32Array::New(env, n, buffer, 0);
     case HostKind::U64: return Napi::BigUint64Array::New(env, n, buffer, 0);
+    case HostKind::U8: return Napi::Uint8Array::New(env, n, buffer, 0);
     default: return Napi::Uint16Array::New(env, n, buffer, 0);
   }
 }

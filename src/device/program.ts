@@ -9,7 +9,8 @@
  * Op names, operand order and parameters mirror `kernels/ops.h` exactly.
  */
 
-export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | 'u64';
+/** 'f8e4m3': FP8 E4M3 storage for the KV cache only (kernels/ops.h UD_F8E4M3); travels as Uint8Array bits. */
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | 'u64' | 'f8e4m3';
 
 /** A fixed size, or a symbolic one: "name" or "name+k" where name is a key of `ProgramSpec.dims`. */
 export type Dim = number | string;
@@ -90,7 +91,7 @@ export interface ProgramSpec {
   ops: OpNode[];
 }
 
-export type HostArray = Float32Array | Int32Array | Uint32Array | BigUint64Array | Uint16Array;
+export type HostArray = Float32Array | Int32Array | Uint32Array | BigUint64Array | Uint16Array | Uint8Array;
 
 /** What one step sends: the dims' values and one typed array per 'input' tensor. */
 export interface StepRequest {
@@ -107,4 +108,4 @@ export interface StepRequest {
 /** What one step returns: one typed array per 'output' tensor, sized for this step's dims. */
 export type StepResult = Record<string, HostArray>;
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, i32: 4, u32: 4, u64: 8 };
+export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, i32: 4, u32: 4, u64: 8, f8e4m3: 1 };

@@ -22,7 +22,7 @@ const STORED_TO_DTYPE: Record<string, DType> = {
   F32: 'f32', F16: 'f16', BF16: 'bf16', I32: 'i32', U32: 'u32', U64: 'u64',
 };
 const DTYPE_TO_STORED: Record<DType, string> = {
-  f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', u32: 'U32', u64: 'U64',
+  f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', u32: 'U32', u64: 'U64', f8e4m3: 'F8_E4M3',
 };
 
 /** The safetensors crate refuses headers above 100 MB; so do we (a corrupt length would otherwise allocate). */

@@ -140,6 +140,7 @@ export function poisoned(dtype: DType, shape: number[]): OpTensor {
     case 'i32': data = new Int32Array(n).fill(POISON_I32); break;
     case 'u32': data = new Uint32Array(n).fill(0xdeadbeef); break;
     case 'u64': data = new BigUint64Array(n).fill(0xdeadbeefn); break;
+    case 'f8e4m3': data = new Uint8Array(n).fill(0x7f); break; // NaN
   }
   return { dtype, shape, data };
 }

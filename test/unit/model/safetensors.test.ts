@@ -58,7 +58,7 @@ describe('writeSafetensors → readSafetensorsHeader round trip', () => {
     expect(text.trimEnd().endsWith('}')).toBe(true);
     expect(text.slice(text.trimEnd().length)).toMatch(/^ *$/);
     const header = await readSafetensorsHeader(path);
-    const sizes = { f32: 4, f16: 2, bf16: 2, i32: 4, u32: 4, u64: 8 } as const;
+    const sizes = { f32: 4, f16: 2, bf16: 2, i32: 4, u32: 4, u64: 8, f8e4m3: 1 } as const;
     let previousEnd = header.dataStart;
     for (const t of header.tensors) {
       expect(t.offset).toBe(previousEnd); // ascending, contiguous
