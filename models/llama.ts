@@ -29,6 +29,7 @@ import type { WeightDtypeOption } from './program-builder.ts';
 export interface KvCacheOptions {
   numBlocks: number;
   blockSize: number;
+  /** A float dtype, or 'f8e4m3' (--kv-cache-dtype fp8): only rope_kv_write and attention touch the cache. */
   dtype: DType;
 }
 
@@ -61,6 +62,8 @@ export interface DecoderBuildOptions {
 
 export const DUMMY_WEIGHT_STD = 0.02;
 const FLOAT_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
+/** FP8 is a storage dtype (kernels/ops.h UD_F8E4M3): the cache may hold it, activations and weights not. */
+const KV_CACHE_DTYPES: readonly DType[] = [...FLOAT_DTYPES, 'f8e4m3'];
 
 /** Weight names in HF checkpoints; fused weights use vLLM's names. */
 export const LLAMA_WEIGHT_NAMES = {
@@ -321,7 +324,7 @@ function validateOptions(opts: DecoderBuildOptions): void {
     throw new Error(`maxTopLogprobs must be a non-negative integer, got ${limits.maxTopLogprobs}`);
   }
   if (!FLOAT_DTYPES.includes(opts.computeDtype)) throw new Error(`computeDtype must be f32, f16 or bf16, got ${opts.computeDtype}`);
-  if (!FLOAT_DTYPES.includes(kv.dtype)) throw new Error(`kv.dtype must be f32, f16 or bf16, got ${kv.dtype}`);
+  if (!KV_CACHE_DTYPES.includes(kv.dtype)) throw new Error(`kv.dtype must be f32, f16 or bf16, or f8e4m3 (FP8 storage), got ${kv.dtype}`);
   if (opts.weightDtype !== 'auto' && !FLOAT_DTYPES.includes(opts.weightDtype)) {
     throw new Error(`weightDtype must be auto, f32, f16 or bf16, got ${opts.weightDtype}`);
   }

@@ -54,6 +54,7 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
     numThreads: config.numThreads,
     tensorParallelSize: config.tensorParallelSize,
     dtype: config.dtype,
+    kvCacheDtype: config.kvCacheDtype,
     loadFormat: config.loadFormat,
     maxModelLen: config.maxModelLen,
     maxNumSeqs: config.maxNumSeqs,

@@ -50,7 +50,7 @@ export async function serve(config: ServeConfig, logger: Logger = createLogger({
   if (!pretty) {
     // One structured line for log pipelines; the text banner below is for people.
     logger.info(
-      { model: runtime.service.model.id, dir: model.resolved.dir, architecture: model.config.architecture, device: model.deviceInfo.name, backend: model.deviceInfo.backend, kvCacheTokens: kvTokens, maxModelLen: model.maxModelLen, url: server.url },
+      { model: runtime.service.model.id, dir: model.resolved.dir, architecture: model.config.architecture, device: model.deviceInfo.name, backend: model.deviceInfo.backend, kvCacheTokens: kvTokens, kvCacheDtype: model.kvCacheDtype, maxModelLen: model.maxModelLen, url: server.url },
       `updraft serving ${runtime.service.model.id} on ${server.url}`,
     );
   } else log(
@@ -58,7 +58,7 @@ export async function serve(config: ServeConfig, logger: Logger = createLogger({
       `updraft serving ${runtime.service.model.id}`,
       `  model:    ${model.config.architecture}, ${model.config.numLayers} layers, from ${model.resolved.dir}`,
       `  device:   ${model.deviceInfo.name} (${model.deviceInfo.backend})`,
-      `  memory:   ${formatBytes(model.memory.weight)} weights, ${formatBytes(model.memory.state)} KV cache = ${kvTokens} tokens in ${model.numKvBlocks - 1} blocks of ${model.blockSize}`,
+      `  memory:   ${formatBytes(model.memory.weight)} weights, ${formatBytes(model.memory.state)} ${model.kvCacheDtype} KV cache = ${kvTokens} tokens in ${model.numKvBlocks - 1} blocks of ${model.blockSize}`,
       `  context:  ${model.maxModelLen} tokens; up to ${model.limits.maxNumSeqs} sequences and ${model.limits.maxNumTokens} tokens per step`,
       `  tools:    ${describeToolParsing(config.toolCallParser, runtime.service.chatTemplateSource)}`,
       `  listening on ${server.url}  (try: curl ${server.url}/v1/models)`,

@@ -2,7 +2,8 @@
  * The native addon (native/, built by `npm run build:native`) with a type for every export.
  *
  * This is the only module that loads the `.node` file; the rest of the app uses `device.ts`. The
- * conformance suite also uses `runOp` / `supportsOp` from here, which the engine never needs.
+ * conformance suite also uses `runOp` from here, which the engine never needs (the loader asks
+ * `supportsOp` through device.ts, to refuse an option the backend lacks).
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';

@@ -4,13 +4,13 @@
  * them is answered by `info()`.
  */
 import { loadNativeAddon } from './binding.ts';
-import type { MemoryUsage, NativeDeviceGroupOptions, NativeDeviceInfo, NativeDeviceOptions } from './binding.ts';
+import type { MemoryUsage, NativeDeviceGroupOptions, NativeDeviceInfo, NativeDeviceOptions, OpCall } from './binding.ts';
 import type { ProgramSpec, StepRequest, StepResult } from './program.ts';
 
 export type DeviceInfo = NativeDeviceInfo;
 export type DeviceOptions = NativeDeviceOptions;
 export type DeviceGroupOptions = NativeDeviceGroupOptions;
-export type { MemoryUsage };
+export type { MemoryUsage, OpCall };
 
 /** A model step made real on a device. */
 export interface Program {
@@ -26,6 +26,11 @@ export interface Device {
   info(): DeviceInfo;
   /** Allocates the program's tensors and loads its weights (off the event loop). */
   createProgram(spec: ProgramSpec): Promise<Program>;
+  /**
+   * Whether the backend implements this op for these operand dtypes (shapes and params matter, data
+   * is not needed): lets the loader refuse an option the backend lacks before allocating anything.
+   */
+  supportsOp(call: OpCall): boolean;
   /** Idempotent. Programs already created keep working until disposed. */
   close(): void;
 }

@@ -5,13 +5,14 @@
 import type { DeviceInfo, Program } from '../device/device.ts';
 import type { DType, ProgramSpec } from '../device/program.ts';
 import { ConfigError } from '../config.ts';
-import type { DTypeOption, LoadFormat } from '../config.ts';
+import type { DTypeOption, KvCacheDtypeOption, LoadFormat } from '../config.ts';
 import { MAX_TOP_LOGPROBS } from '../sampling/params.ts';
 import { TextTokenizer } from '../tokenizer/index.ts';
 import { readDecoderConfig } from './hf-config.ts';
 import type { DecoderConfig } from './hf-config.ts';
 import { resolveModel } from './hub.ts';
 import type { ResolvedModel } from './hub.ts';
+import { explainKvCacheFailure, kvCacheDtypeFor, requireKvCacheSupport } from './kv-cache-dtype.ts';
 import { kvBytesPerBlock, programMemory, formatBytes } from './memory.ts';
 import type { ProgramMemory } from './memory.ts';
 import { openModelTarget } from './model-target.ts';
@@ -33,6 +34,8 @@ export interface LoadModelOptions {
   /** --tensor-parallel-size: ranks, one device each (default 1). */
   tensorParallelSize?: number;
   dtype?: DTypeOption;
+  /** --kv-cache-dtype (default auto: the compute dtype). */
+  kvCacheDtype?: KvCacheDtypeOption;
   loadFormat?: LoadFormat;
   maxModelLen?: number | null;
   /** null: the device's default (src/model/batch-limits.ts). */
@@ -60,6 +63,8 @@ export interface LoadedModel {
   /** Including the reserved null block 0. */
   numKvBlocks: number;
   blockSize: number;
+  /** The KV cache's storage dtype (the compute dtype, or f8e4m3 with --kv-cache-dtype fp8). */
+  kvCacheDtype: DType;
   /** The step limits in force: maxNumSeqs and maxNumTokens (--max-num-batched-tokens) as resolved for the device. */
   limits: RunnerLimits;
   /** One rank's memory (every rank holds about the same). */
@@ -91,6 +96,8 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     const deviceInfo = device.info;
     const computeDtype = deviceInfo.preferredDtype;
     const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
+    const kvOption = opts.kvCacheDtype ?? 'auto';
+    const kvCacheDtype = kvCacheDtypeFor(kvOption, computeDtype);
     const blockSize = opts.blockSize ?? deviceInfo.defaultBlockSize;
     const batch = resolveBatchLimits(deviceInfo, opts);
     const limits: RunnerLimits & { maxTopLogprobs: number } = {
@@ -108,7 +115,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
           weights,
           computeDtype,
           weightDtype,
-          kv: { numBlocks, blockSize, dtype: computeDtype },
+          kv: { numBlocks, blockSize, dtype: kvCacheDtype },
           limits,
           ...(ranks > 1 ? { tensorParallel: { rank, size: ranks } } : {}),
         };
@@ -120,7 +127,10 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
 
     // Size the KV cache: what the budget holds, capped at max-num-seqs full contexts (more would only
     // feed the prefix cache of a tiny model), and at least one full context.
-    const staticBytes = perDevice(build(1)).total;
+    const oneBlock = build(1);
+    // Before sizing or allocating: a device that cannot store this KV dtype says so, flag named.
+    if (device.supportsOp) requireKvCacheSupport(kvOption, kvCacheDtype, oneBlock[0]!, { name: deviceInfo.name, supportsOp: device.supportsOp });
+    const staticBytes = perDevice(oneBlock).total;
     const deviceBudget = deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9);
     if (deviceInfo.totalMemory > 0 && staticBytes > deviceBudget) {
       // Before anything is allocated: the weights and activations alone do not fit.
@@ -130,7 +140,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
           'use a smaller model or dtype, or a lower --max-num-batched-tokens',
       );
     }
-    const bytesPerBlock = kvBytesPerBlock({ ...config, numKvHeads: shardPlan(config, { rank: 0, size: ranks }).numKvHeads }, blockSize, computeDtype);
+    const bytesPerBlock = kvBytesPerBlock({ ...config, numKvHeads: shardPlan(config, { rank: 0, size: ranks }).numKvHeads }, blockSize, kvCacheDtype);
     const budget =
       opts.kvCacheMemoryBytes ??
       deviceInfo.totalMemory * (opts.gpuMemoryUtilization ?? 0.9) - staticBytes;
@@ -146,7 +156,13 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
     const specs = build(numKvBlocks);
     const memory = perDevice(specs);
     const where = ranks > 1 ? `${ranks} x ${deviceInfo.name} (tensor parallel)` : deviceInfo.name;
-    const program = await createProgramWithProgress(device, specs, `${config.architecture} (${formatBytes(memory.weight)} of weights${ranks > 1 ? ' per rank' : ''}) on ${where}`, log, opts.progress);
+    let program: Program;
+    try {
+      program = await createProgramWithProgress(device, specs, `${config.architecture} (${formatBytes(memory.weight)} of weights${ranks > 1 ? ' per rank' : ''}) on ${where}`, log, opts.progress);
+    } catch (error) {
+      // A group's ranks could not be asked beforehand: the addon checks their ops here.
+      throw explainKvCacheFailure(error, kvOption, kvCacheDtype, where);
+    }
     return {
       resolved,
       config,
@@ -157,6 +173,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
       maxModelLen,
       numKvBlocks,
       blockSize,
+      kvCacheDtype,
       limits,
       memory,
       close: () => {

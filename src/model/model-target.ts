@@ -4,7 +4,7 @@
  * model runner knows how many devices there are.
  */
 import { openDevice, openDeviceGroup } from '../device/device.ts';
-import type { DeviceInfo, Program } from '../device/device.ts';
+import type { DeviceInfo, OpCall, Program } from '../device/device.ts';
 import type { ProgramSpec } from '../device/program.ts';
 
 export interface ModelTarget {
@@ -14,6 +14,11 @@ export interface ModelTarget {
   readonly info: DeviceInfo;
   /** One spec per rank, rank 0 first. */
   createProgram(specs: ProgramSpec[]): Promise<Program>;
+  /**
+   * Whether the device implements an op for these operand dtypes, asked before any allocation; null
+   * where it cannot be asked (a group: the addon checks each rank's ops when it creates the program).
+   */
+  readonly supportsOp: ((call: OpCall) => boolean) | null;
   /** Idempotent. */
   close(): void;
 }
@@ -25,12 +30,13 @@ export function openModelTarget(backend: string, ranks: number, numThreads: numb
       ranks,
       info: device.info(),
       createProgram: (specs) => device.createProgram(onlySpec(specs)),
+      supportsOp: (call) => device.supportsOp(call),
       close: () => device.close(),
     };
   }
   const group = openDeviceGroup(backend, { size: ranks, numThreads });
   try {
-    return { ranks, info: group.info()[0]!, createProgram: (specs) => group.createProgram(specs), close: () => group.close() };
+    return { ranks, info: group.info()[0]!, createProgram: (specs) => group.createProgram(specs), supportsOp: null, close: () => group.close() };
   } catch (error) {
     group.close();
     throw error;

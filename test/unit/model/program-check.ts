@@ -27,6 +27,8 @@ const OPERAND_COUNTS: Record<string, [number, number]> = {
   process_logits: [8, 1], all_reduce: [0, 1],
 };
 const FLOAT: DType[] = ['f32', 'f16', 'bf16'];
+/** The paged cache may also be stored as FP8 (kernels/ops.h UD_F8E4M3, --kv-cache-dtype fp8). */
+const KV_CACHE: DType[] = [...FLOAT, 'f8e4m3'];
 
 /** A dim as a comparable value: numbers stay numbers, symbolic dims stay strings. */
 function product(dims: Dim[]): Dim {
@@ -170,7 +172,7 @@ function checkOp(op: OpNode, src: (TensorDecl | null)[], dst: (TensorDecl | null
       const nH = p['num_heads']!, nKV = p['num_kv_heads']!, D = p['head_dim']!, rot = p['rotary_dim']!;
       if (![qkv, positions, invFreq, slots, q, k, v].every((t) => t !== null)) return ['rope_kv_write operands are all required'];
       dtype(qkv, FLOAT, 'qkv'); dtype(positions, ['i32'], 'positions'); dtype(invFreq, ['f32'], 'inv_freq');
-      dtype(slots, ['i32'], 'slot_mapping'); dtype(q, FLOAT, 'q'); dtype(k, FLOAT, 'k_cache'); dtype(v, FLOAT, 'v_cache');
+      dtype(slots, ['i32'], 'slot_mapping'); dtype(q, FLOAT, 'q'); dtype(k, KV_CACHE, 'k_cache'); dtype(v, KV_CACHE, 'v_cache');
       expect(rot % 2 === 0 && rot > 0 && rot <= D, `rotary_dim ${rot}`);
       same(rowSize(qkv!), (nH + 2 * nKV) * D, 'qkv row = (nH + 2 nKV) D');
       same(numel(positions!), rows(qkv!), 'positions = tokens');
@@ -192,6 +194,7 @@ function checkOp(op: OpNode, src: (TensorDecl | null)[], dst: (TensorDecl | null
       expect((p['scale'] ?? 0) > 0, 'scale must be > 0');
       expect(q!.shape.join() === [q!.shape[0], nH, D].join(), `q ${q!.shape} ≠ [tokens, ${nH}, ${D}]`);
       for (const cache of [k!, v!]) expect(cache.shape.join() === [cache.shape[0], block, nKV, D].join(), `${cache.name} ${cache.shape} ≠ [blocks, ${block}, ${nKV}, ${D}]`);
+      dtype(q, FLOAT, 'q'); dtype(k, KV_CACHE, 'k_cache'); dtype(v, KV_CACHE, 'v_cache'); dtype(out, FLOAT, 'out');
       dtype(blockTables, ['i32'], 'block_tables'); dtype(seqLens, ['i32'], 'seq_lens'); dtype(qsl, ['i32'], 'query_start_loc');
       same(rows(blockTables!), numel(seqLens!), 'block_tables rows = seqs');
       same(numel(qsl!), `${numel(seqLens!)}+1`, 'query_start_loc = seqs + 1');
