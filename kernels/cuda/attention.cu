@@ -15,8 +15,8 @@
 //      3), else 2 when it fits, else 1. Variants 2-4 also need 16-byte aligned q / k_cache / v_cache / out addresses;
 //      auto falls back to 1 when they are not.
 //   1  simple (attention_simple.cuh, launched here): one CTA per (query row, q head), online softmax in f32 over
-//      the row's positions through the block table. Any float dtypes (k and v alike), any head dim
-//      1..1024, any block size. The fallback and the reference the others are checked against.
+//      the row's positions through the block table. Any float dtypes, k and v alike also FP8 E4M3, any
+//      head dim 1..1024, any block size. The fallback and the reference the others are checked against.
 //   2  decode / flash-decoding (attention_decode.cuh, host side in attention_decode.cu): one CTA per (query row, kv head [, head
 //      subgroup], split), all q heads of a GQA group at once, 16-byte cp.async loads in a 4-stage
 //      per-warp pipeline, CUDA-core f32 math, split-KV with a deterministic reduce. Right for any
@@ -36,6 +36,9 @@
 //      SM and no split; on the H200 a continuous-batching step is mostly decode rows (throughput
 //      runs: ~500 of them next to one prompt chunk), so they go to the kernel built for them.
 //      Same dtypes and head dims as 3 and 4.
+//   FP8 E4M3 cache (--kv-cache-dtype fp8; q and out bf16 or f16): variants 1, 3, 4 and 5. Variant 4 runs
+//   attention_decode_tc_fp8.cuh (fragments widened in registers, f16 mma); variant 3 widens each
+//   k/v tile into shared memory. Variant 2 refuses it, so auto never picks it for an FP8 cache.
 //
 // Resources (nvcc 13.0, -gencode arch=compute_90a,code=sm_90a, -Xptxas -v; no spills, no stack):
 //   see kernels/dev/attention/PREDICTIONS.md ("Resources") for the per-instantiation table.
@@ -72,12 +75,17 @@ bool params_valid(const ud_attention_params &p) {
 // Dtype / head-dim fit of each variant; nothing here looks at shapes or data.
 bool fits_simple(const ud_op &op) {
   const ud_attention_params &p = op.params.attention;
-  return is_float_dtype(op.src[0].dtype) && is_float_dtype(op.src[1].dtype) && op.src[1].dtype == op.src[2].dtype &&
+  return is_float_dtype(op.src[0].dtype) && is_kv_dtype(op.src[1].dtype) && op.src[1].dtype == op.src[2].dtype &&
          is_float_dtype(op.dst[0].dtype) && p.head_dim <= attn::kSimpleMaxHeadDim;
 }
 bool same_16bit(const ud_op &op) {
   const int32_t d = op.src[0].dtype;
   return is_16bit(d) && op.src[1].dtype == d && op.src[2].dtype == d && op.dst[0].dtype == d;
+}
+// The tensor-core variants (3, 4, 5): q and out of one 16-bit dtype, the cache of that dtype or FP8.
+bool tc_dtypes(const ud_op &op) {
+  const int32_t d = op.src[0].dtype, kv = op.src[1].dtype;
+  return is_16bit(d) && op.dst[0].dtype == d && op.src[2].dtype == kv && (kv == d || kv == UD_F8E4M3);
 }
 bool fits_decode(const ud_op &op) {
   const int hd = op.params.attention.head_dim;
@@ -85,7 +93,7 @@ bool fits_decode(const ud_op &op) {
 }
 bool fits_prefill(const ud_op &op) {
   const int hd = op.params.attention.head_dim;
-  return same_16bit(op) && (hd == 64 || hd == 128);
+  return tc_dtypes(op) && (hd == 64 || hd == 128);
 }
 bool fits_decode_tc(const ud_op &op) { return fits_prefill(op); }  // same dtypes and head dims
 bool aligned16(const ud_op &op) {
@@ -102,7 +110,7 @@ ud_status run_simple(const ud_op &op, const Args &a, KernelContext &ctx) {
   cudaError_t err = cudaSuccess;
   const bool known = dispatch_float(op.src[0].dtype, [&](auto tq) {
     using TQ = decltype(tq);
-    dispatch_float(op.src[1].dtype, [&](auto tkv) {
+    dispatch_kv(op.src[1].dtype, [&](auto tkv) {
       using TKV = decltype(tkv);
       err = attn::launch_simple_typed<TQ, TKV>(a, ctx.stream);
     });
@@ -119,7 +127,7 @@ int attention_num_variants() { return kNumVariants; }
 int32_t attention_supports(const ud_op &op) {
   if (op.kind != UD_OP_ATTENTION || op.n_src < 6 || op.n_dst < 1) return 0;
   for (int i = 0; i < 3; i++)
-    if (present(op.src[i]) && !is_float_dtype(op.src[i].dtype)) return 0;
+    if (present(op.src[i]) && !(i == 0 ? is_float_dtype(op.src[i].dtype) : is_kv_dtype(op.src[i].dtype))) return 0;
   for (int i = 3; i < 6; i++)
     if (present(op.src[i]) && op.src[i].dtype != UD_I32) return 0;
   if (present(op.dst[0]) && !is_float_dtype(op.dst[0].dtype)) return 0;
@@ -148,7 +156,7 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
                           "src5 (query_start_loc)"};
   for (int i = 0; i < 6; i++) {
     if (!present(op.src[i])) return fail(std::string(names[i]) + " is required");
-    if (i < 3 ? !is_float_dtype(op.src[i].dtype) : op.src[i].dtype != UD_I32)
+    if (i == 0 ? !is_float_dtype(op.src[i].dtype) : i < 3 ? !is_kv_dtype(op.src[i].dtype) : op.src[i].dtype != UD_I32)
       return fail(std::string(names[i]) + " has dtype " + dtype_name(op.src[i].dtype));
   }
   if (!present(out)) return fail("dst0 (out) is required");
@@ -199,6 +207,7 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
   a.scale = p.scale;
   a.errors = ctx.device_errors;
   a.launch_index = ctx.launch_index;
+  a.kv_fp8 = k_cache.dtype == UD_F8E4M3 ? 1 : 0;
 
   int variant = p.variant;
   if (variant == 0) {
@@ -212,23 +221,23 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
   }
   switch (variant) {
     case 1:
-      if (!fits_simple(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 1): needs k and v of one dtype and head_dim <= 1024");
+      if (!fits_simple(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 1): needs k and v of one dtype (float or f8e4m3) and head_dim <= 1024");
       return run_simple(op, a, ctx);
     case 2:
       if (!fits_decode(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 2): needs q, cache and out all bf16 or all f16, head_dim 8/16/32/64/128/256");
       if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 2): operands must be 16-byte aligned");
       return attn::launch_decode(op.src[0].dtype, a, ctx, false);
     case 3:
-      if (!fits_prefill(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 3): needs q, cache and out all bf16 or all f16, head_dim 64/128");
+      if (!fits_prefill(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 3): needs q and out both bf16 or both f16, the cache of their dtype or f8e4m3, head_dim 64/128");
       if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 3): operands must be 16-byte aligned");
       return attn::launch_prefill(op.src[0].dtype, a, ctx);
     case 4:
-      if (!fits_decode_tc(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 4): needs q, cache and out all bf16 or all f16, head_dim 64/128");
+      if (!fits_decode_tc(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 4): needs q and out both bf16 or both f16, the cache of their dtype or f8e4m3, head_dim 64/128");
       if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 4): operands must be 16-byte aligned");
       return attn::launch_decode(op.src[0].dtype, a, ctx, true);
     case 5: {
       if (!fits_decode_tc(op) || !fits_prefill(op))
-        return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 5): needs q, cache and out all bf16 or all f16, head_dim 64/128");
+        return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 5): needs q and out both bf16 or both f16, the cache of their dtype or f8e4m3, head_dim 64/128");
       if (!aligned16(op)) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 5): operands must be 16-byte aligned");
       Args decode_rows = a, prompt_rows = a;
       decode_rows.rows = attn::kSingleRowSeqs;

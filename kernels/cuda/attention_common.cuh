@@ -46,6 +46,7 @@ struct Args {
   DeviceErrorRecord *errors;    // ctx.device_errors (may be null)
   int32_t launch_index;         // ctx.launch_index
   int32_t rows;                 // which rows this launch computes: kAllRows, kSingleRowSeqs or kMultiRowSeqs
+  int32_t kv_fp8;               // 1: k / v are FP8 E4M3 (variants 1, 3, 4, 5), else q's dtype (1: any float)
 };
 
 // Args::rows. Variant 5 splits a mixed step between two kernels by sequence: the decode kernel takes

@@ -67,6 +67,59 @@ __device__ __forceinline__ void split_range(int ctx, int num_splits, int split, 
   c1 = min(ctx, c0 + chunk);
 }
 
+// The CTA's work for the decode kernels (variants 2 and 4): (row or sequence, kv head, head
+// subgroup) from blockIdx.x, the split from blockIdx.y. False when the row is untouched (uniform
+// across the CTA); else the row t, its sequence s, the split's positions [c0, c1) and first q head h0.
+struct DecodeCtaWork {
+  int kvh, split, t, s, c0, c1, h0;
+};
+__device__ __forceinline__ bool decode_cta_work(const Args &a, int num_splits, int hsub, int gc, DecodeCtaWork &w) {
+  int x = blockIdx.x;
+  const int hs = x % hsub;
+  x /= hsub;
+  w.kvh = x % a.num_kv_heads;
+  w.split = blockIdx.y;
+  int ctx;
+  if (!decode_row_context(a, x / a.num_kv_heads, w.t, w.s, ctx)) return false;
+  split_range(ctx, num_splits, w.split, w.c0, w.c1);
+  w.h0 = w.kvh * a.group + hs * gc;
+  return true;
+}
+
+// The last step of a decode CTA: every warp's (acc, max, sum) for each of the GC heads is in shared
+// memory (macc [NW][GC][HD], mm / ml [NW][GC]); combines them and writes out (one split) or this
+// split's partials for attention_split_reduce_kernel. Called by every thread after a barrier.
+template <typename T, int HD, int GC, int NW>
+__device__ __forceinline__ void merge_warp_partials(const Args &a, const float *macc, const float *mm, const float *ml,
+                                                    int t, int h0, int split, int num_splits) {
+  for (int idx = threadIdx.x; idx < GC * HD; idx += blockDim.x) {
+    const int g = idx / HD, d = idx % HD;
+    float M = mm[g];
+#pragma unroll
+    for (int w = 1; w < NW; w++) M = fmaxf(M, mm[w * GC + g]);
+    const float Mu = M == neg_inf() ? 0.0f : M;
+    float L = 0.0f, A = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; w++) {
+      const float f = fast_exp2(mm[w * GC + g] - Mu);
+      L += ml[w * GC + g] * f;
+      A += macc[(w * GC + g) * HD + d] * f;
+    }
+    const long long th = (long long)t * a.num_heads + h0 + g;
+    if (num_splits == 1) {
+      static_cast<T *>(a.out)[th * HD + d] = from_float<T>(L > 0.0f ? A / L : 0.0f);
+    } else {
+      const long long part = th * num_splits + split;
+      a.ws[part * HD + d] = A;
+      if (d == 0) {
+        float *pml = a.ws + (long long)a.num_tokens * a.num_heads * num_splits * HD;
+        pml[part * 2] = M;
+        pml[part * 2 + 1] = L;
+      }
+    }
+  }
+}
+
 template <typename T, int HD, int GC>
 __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Args a, const int num_splits, const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
@@ -78,17 +131,9 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Arg
 
   if (blockIdx.x == 0 && blockIdx.y == 0) validate_batch(a);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int x = blockIdx.x;
-  const int hs = x % hsub;
-  x /= hsub;
-  const int kvh = x % a.num_kv_heads;
-  const int t = x / a.num_kv_heads;
-  const int split = blockIdx.y;
-  int s, ctx;
-  if (!row_context(a, t, s, ctx)) return;  // untouched row: uniform across the CTA
-  int c0, c1;
-  split_range(ctx, num_splits, split, c0, c1);
-  const int h0 = kvh * a.group + hs * GC;  // first q head of this CTA
+  DecodeCtaWork work;
+  if (!decode_cta_work(a, num_splits, hsub, GC, work)) return;  // untouched row: uniform across the CTA
+  const int kvh = work.kvh, split = work.split, t = work.t, s = work.s, c0 = work.c0, c1 = work.c1, h0 = work.h0;
 
   // Compute layout: lane = (r, dl): position slot r in [0, RPW), dims [8·dl, 8·dl + 8).
   const int dl = lane % TD, r = lane / TD;
@@ -248,32 +293,7 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(const Arg
     }
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < GC * HD; idx += kDecThreads) {
-    const int g = idx / HD, d = idx % HD;
-    float M = mm[g];
-#pragma unroll
-    for (int w = 1; w < NW; w++) M = fmaxf(M, mm[w * GC + g]);
-    const float Mu = M == neg_inf() ? 0.0f : M;
-    float L = 0.0f, A = 0.0f;
-#pragma unroll
-    for (int w = 0; w < NW; w++) {
-      const float f = fast_exp2(mm[w * GC + g] - Mu);
-      L += ml[w * GC + g] * f;
-      A += macc[(w * GC + g) * HD + d] * f;
-    }
-    const long long th = (long long)t * a.num_heads + h0 + g;
-    if (num_splits == 1) {
-      static_cast<T *>(a.out)[th * HD + d] = from_float<T>(L > 0.0f ? A / L : 0.0f);
-    } else {
-      const long long part = th * num_splits + split;
-      a.ws[part * HD + d] = A;
-      if (d == 0) {
-        float *pml = a.ws + (long long)a.num_tokens * a.num_heads * num_splits * HD;
-        pml[part * 2] = M;
-        pml[part * 2 + 1] = L;
-      }
-    }
-  }
+  merge_warp_partials<T, HD, GC, NW>(a, macc, mm, ml, t, h0, split, num_splits);
 }
 
 // Combines the num_splits partials of each (row, head) in split order. One CTA per (row, head), or

@@ -12,6 +12,7 @@
 
 #include "attention_decode.cuh"
 #include "attention_decode_tc.cuh"
+#include "attention_decode_tc_fp8.cuh"
 #include "attention_host.cuh"
 
 namespace updraft::cuda::attn {
@@ -38,16 +39,21 @@ inline int choose_splits(long long base_ctas, int ctx_cap, long long slots, long
   return 1;
 }
 
-// One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores).
-template <typename T, int HD, int GC, bool TC> struct Decode {
+// One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores); KV is
+// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only).
+template <typename T, typename KV, int HD, int GC, bool TC> struct Decode {
+  static constexpr bool kFp8 = std::is_same_v<KV, __nv_fp8_e4m3>;
+  static_assert(std::is_same_v<KV, T> || (kFp8 && TC), "decode: an FP8 cache only on the tensor-core kernel");
   static constexpr size_t smem() {
-    if constexpr (TC) return decode_tc_smem_bytes<HD>();
+    if constexpr (kFp8) return decode_tc_fp8_smem_bytes<HD>();
+    else if constexpr (TC) return decode_tc_smem_bytes<HD>();
     else return decode_smem_bytes<HD>();
   }
   static constexpr size_t kSmem = smem();
   static constexpr int kThreads = TC ? kTcThreads : kDecThreads;
   static constexpr auto kernel() {
-    if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
+    if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC>;
+    else if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
     else return attention_decode_kernel<T, HD, GC>;
   }
   static int occupancy() {
@@ -84,15 +90,15 @@ template <typename T, int HD, int GC, bool TC> struct Decode {
   }
 };
 
-// Calls f(Decode<T, HD, GC, TC>{}) for the instantiation that fits; false when none does.
-template <typename T, bool TC, typename F> bool with_decode_hd(const Args &a, F &&f) {
+// Calls f(Decode<T, KV, HD, GC, TC>{}) for the instantiation that fits; false when none does.
+template <typename T, typename KV, bool TC, typename F> bool with_decode_hd(const Args &a, F &&f) {
   auto by_gc = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
     switch (gqa_chunk(a.group)) {
-      case 8: f(Decode<T, HD, 8, TC>{}); break;
-      case 4: f(Decode<T, HD, 4, TC>{}); break;
-      case 2: f(Decode<T, HD, 2, TC>{}); break;
-      default: f(Decode<T, HD, 1, TC>{}); break;
+      case 8: f(Decode<T, KV, HD, 8, TC>{}); break;
+      case 4: f(Decode<T, KV, HD, 4, TC>{}); break;
+      case 2: f(Decode<T, KV, HD, 2, TC>{}); break;
+      default: f(Decode<T, KV, HD, 1, TC>{}); break;
     }
   };
   if constexpr (TC) {
@@ -114,13 +120,20 @@ template <typename T, bool TC, typename F> bool with_decode_hd(const Args &a, F 
   }
 }
 
+// Calls f on the instantiation for a's head dim, GQA group and cache dtype; false when none fits.
+template <typename T, typename F> bool with_decode(const Args &a, bool tc, F &&f) {
+  if (a.kv_fp8) return tc && with_decode_hd<T, __nv_fp8_e4m3, true>(a, f);
+  return tc ? with_decode_hd<T, T, true>(a, f) : with_decode_hd<T, T, false>(a, f);
+}
+
 template <typename T> ud_status launch_decode_t(const Args &a, KernelContext &ctx, bool tc) {
   // Only the tensor-core kernel (and the shared split reduce) index their CTAs by sequence for
   // kSingleRowSeqs; variant 2's kernel always maps CTAs to rows.
   if (!tc && a.rows != kAllRows) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 2): takes every row of the batch");
+  if (!tc && a.kv_fp8) return ctx.fail(UD_ERR_UNSUPPORTED, "attention (variant 2): no FP8 cache");
   ud_status status = UD_OK;
   auto run = [&](auto d) { status = decltype(d)::launch(a, ctx); };
-  if (!(tc ? with_decode_hd<T, true>(a, run) : with_decode_hd<T, false>(a, run)))
+  if (!with_decode<T>(a, tc, run))
     return ctx.fail(UD_ERR_UNSUPPORTED, std::string("attention (variant ") + (tc ? "4" : "2") + "): no kernel for head_dim " +
                                             std::to_string(a.head_dim));
   return status;
@@ -129,7 +142,7 @@ template <typename T> ud_status launch_decode_t(const Args &a, KernelContext &ct
 template <typename T> int decode_num_splits_t(const Args &a, KernelContext &ctx, bool tc) {
   int ns = 0;
   auto get = [&](auto d) { ns = decltype(d)::splits(a, ctx); };
-  if (!(tc ? with_decode_hd<T, true>(a, get) : with_decode_hd<T, false>(a, get))) return 0;
+  if (!with_decode<T>(a, tc, get)) return 0;
   return ns;
 }
 

@@ -46,6 +46,95 @@ template <int HD> constexpr size_t decode_tc_smem_bytes() {
   return size_t(kTcWarps) * Sh::S * (Sh::STAGE_ELEMS * 2 + kTcP * sizeof(float));
 }
 
+// The per-warp cp.async pipeline of the variant-4 kernels: the warp's tiles k = 0 .. nt_w-1 flow
+// through S shared-memory stages. lookup(k): the cache row this lane copies for tile k (its block
+// table entry is read S tiles ahead of use); issue(stage, row): start that copy into `stage`;
+// compute(stage): consume a landed tile. No CTA barrier: each warp owns its stages.
+template <int S, typename Lookup, typename Issue, typename Compute>
+__device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Issue &&issue, Compute &&compute) {
+#pragma unroll
+  for (int st = 0; st < S - 1; st++) {
+    if (st < nt_w) issue(st, lookup(st));
+    cp_async_commit();
+  }
+  int next_row = (S - 1 < nt_w) ? lookup(S - 1) : -1;
+  int st_issue = S - 1, st_comp = 0;  // stage of the next issue / of the tile computed now
+  for (int k = 0; k < nt_w; k++) {
+    if (k + S - 1 < nt_w) issue(st_issue, next_row);
+    cp_async_commit();
+    st_issue = st_issue == S - 1 ? 0 : st_issue + 1;
+    if (k + S < nt_w) next_row = lookup(k + S);
+    cp_async_wait<S - 1>();
+    __syncwarp();
+    compute(st_comp);
+    st_comp = st_comp == S - 1 ? 0 : st_comp + 1;
+    __syncwarp();  // every lane is done with this stage before it is refilled
+  }
+  cp_async_wait<0>();
+}
+
+// One tile's online softmax on q-head row g of a variant-4 warp: scores sc (columns 2·tq, 2·tq + 1
+// of both n8 blocks; the quad holds the tile's 16 positions) → weights xv in the log2 domain, with
+// the running max / this lane's partial sum updated and the accumulator o rescaled.
+template <int HD>
+__device__ __forceinline__ void decode_tc_softmax(const float (&sc)[2][4], float sl, const float *bias, int tq,
+                                                  float &m_run, float &l_run, float (&o)[HD / 8][4],
+                                                  float (&xv)[2][2]) {
+#pragma unroll
+  for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) xv[nb][e] = fmaf(sc[nb][e], sl, bias[nb * 8 + 2 * tq + e]);
+  float mx = fmaxf(fmaxf(xv[0][0], xv[0][1]), fmaxf(xv[1][0], xv[1][1]));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  const float m_new = fmaxf(m_run, mx);
+  const float m_use = m_new == neg_inf() ? 0.0f : m_new;  // nothing visible yet: weights stay 0
+  const float corr = fast_exp2(m_run - m_use);
+  m_run = m_new;
+  float ls = 0.0f;
+#pragma unroll
+  for (int nb = 0; nb < 2; nb++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      xv[nb][e] = fast_exp2(xv[nb][e] - m_use);
+      ls += xv[nb][e];
+    }
+  l_run = l_run * corr + ls;
+#pragma unroll
+  for (int d = 0; d < HD / 8; d++) {
+    o[d][0] *= corr;
+    o[d][1] *= corr;
+  }
+}
+
+// The end of a variant-4 CTA: merges its warps' (o, m, l) through shared memory (reusing the pipeline
+// buffers, as variant 2 does) and writes out (one split) or this split's partials. o is the warp's
+// accumulator of q-head row g (< GC), columns 2·tq, 2·tq + 1 of each n8 block db; dim_of(db, col) is
+// the head dim of column col of block db in the caller's layout. l_run is already the quad's sum.
+template <typename T, int HD, int GC, typename DimOf>
+__device__ __forceinline__ void decode_tc_merge(const Args &a, uint4 *smem, const float (&o)[HD / 8][4], float m_run,
+                                                float l_run, int warp, int g, int tq, int t, int h0, int split,
+                                                int num_splits, DimOf dim_of) {
+  constexpr int NW = kTcWarps, DBLK = HD / 8;
+  __syncthreads();
+  float *const macc = reinterpret_cast<float *>(smem);  // [NW][GC][HD]
+  float *const mm = macc + NW * GC * HD;                 // [NW][GC]
+  float *const ml = mm + NW * GC;                        // [NW][GC]
+  if (g < GC) {
+#pragma unroll
+    for (int d = 0; d < DBLK; d++) {
+      macc[(warp * GC + g) * HD + dim_of(d, 2 * tq)] = o[d][0];
+      macc[(warp * GC + g) * HD + dim_of(d, 2 * tq + 1)] = o[d][1];
+    }
+    if (tq == 0) {
+      mm[warp * GC + g] = m_run;
+      ml[warp * GC + g] = l_run;
+    }
+  }
+  __syncthreads();
+  merge_warp_partials<T, HD, GC, NW>(a, macc, mm, ml, t, h0, split, num_splits);
+}
+
 template <typename T, int HD, int GC>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const Args a, const int num_splits, const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
@@ -58,16 +147,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
 
   if (blockIdx.x == 0 && blockIdx.y == 0) validate_batch(a);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int x = blockIdx.x;
-  const int hs = x % hsub;
-  x /= hsub;
-  const int kvh = x % a.num_kv_heads;
-  const int split = blockIdx.y;
-  int t, s, ctx;
-  if (!decode_row_context(a, x / a.num_kv_heads, t, s, ctx)) return;  // untouched row: uniform across the CTA
-  int c0, c1;
-  split_range(ctx, num_splits, split, c0, c1);
-  const int h0 = kvh * a.group + hs * GC;
+  DecodeCtaWork work;
+  if (!decode_cta_work(a, num_splits, hsub, GC, work)) return;  // untouched row: uniform across the CTA
+  const int kvh = work.kvh, split = work.split, t = work.t, s = work.s, c0 = work.c0, c1 = work.c1, h0 = work.h0;
 
   // Q as the A operand: row g = head h0 + g (g < GC), columns = head dims. Rows g + 8 (a1, a3) are 0.
   const int g = lane >> 2, tq = lane & 3;
@@ -127,25 +209,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
     if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
   };
 
-#pragma unroll
-  for (int st = 0; st < S - 1; st++) {
-    if (st < nt_w) issue(st, lookup(st));
-    cp_async_commit();
-  }
-  int next_row = (S - 1 < nt_w) ? lookup(S - 1) : -1;
-  int st_issue = S - 1, st_comp = 0;  // stage of the next issue / of the tile computed now
-
-  for (int k = 0; k < nt_w; k++) {
-    if (k + S - 1 < nt_w) issue(st_issue, next_row);
-    cp_async_commit();
-    st_issue = st_issue == S - 1 ? 0 : st_issue + 1;
-    if (k + S < nt_w) next_row = lookup(k + S);
-    cp_async_wait<S - 1>();
-    __syncwarp();
-
-    const unsigned st = warp_smem + st_comp * kStageBytes;
-    const float *bias = bias_all + st_comp * P;
-    st_comp = st_comp == S - 1 ? 0 : st_comp + 1;
+  decode_tc_pipeline<S>(nt_w, lookup, issue, [&](int stage) {
+    const unsigned st = warp_smem + stage * kStageBytes;
+    const float *bias = bias_all + stage * P;
 
     // S = Q · Kᵀ: 16 (heads) × 16 (positions).
     float sc[2][4];
@@ -159,33 +225,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
       mma_16816<T>(sc[0], af, b[0], b[1]);
       mma_16816<T>(sc[1], af, b[2], b[3]);
     }
-    // Online softmax on row g (columns 2·tq, 2·tq + 1 of both n8 blocks; the quad holds all 16).
     float xv[2][2];
-#pragma unroll
-    for (int nb = 0; nb < 2; nb++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) xv[nb][e] = fmaf(sc[nb][e], sl, bias[nb * 8 + 2 * tq + e]);
-    float mx = fmaxf(fmaxf(xv[0][0], xv[0][1]), fmaxf(xv[1][0], xv[1][1]));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    const float m_new = fmaxf(m_run, mx);
-    const float m_use = m_new == neg_inf() ? 0.0f : m_new;  // nothing visible yet: weights stay 0
-    const float corr = fast_exp2(m_run - m_use);
-    m_run = m_new;
-    float ls = 0.0f;
-#pragma unroll
-    for (int nb = 0; nb < 2; nb++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        xv[nb][e] = fast_exp2(xv[nb][e] - m_use);
-        ls += xv[nb][e];
-      }
-    l_run = l_run * corr + ls;
-#pragma unroll
-    for (int d = 0; d < DBLK; d++) {
-      o[d][0] *= corr;
-      o[d][1] *= corr;
-    }
+    decode_tc_softmax<HD>(sc, sl, bias, tq, m_run, l_run, o, xv);
     // O += P · V: P is the A operand of one k-step (16 positions); rows g + 8 are 0.
     const uint32_t pa[4] = {H16::pack2(xv[0][0], xv[0][1]), 0u, H16::pack2(xv[1][0], xv[1][1]), 0u};
 #pragma unroll
@@ -195,58 +236,15 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
       mma_16816<T>(o[2 * db2], pa, b[0], b[1]);
       mma_16816<T>(o[2 * db2 + 1], pa, b[2], b[3]);
     }
-    __syncwarp();  // every lane is done with this stage before it is refilled
-  }
-  cp_async_wait<0>();
+  });
   report_bad_block(a, s, bad);
 
   // The quad's partial sums of row g.
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 1);
   l_run += __shfl_xor_sync(0xffffffffu, l_run, 2);
 
-  // Merge the warps through shared memory (reusing the pipeline buffers), as variant 2 does.
-  __syncthreads();
-  float *const macc = reinterpret_cast<float *>(tc_smem);  // [NW][GC][HD]
-  float *const mm = macc + NW * GC * HD;                    // [NW][GC]
-  float *const ml = mm + NW * GC;                           // [NW][GC]
-  if (g < GC) {
-#pragma unroll
-    for (int d = 0; d < DBLK; d++) {
-      macc[(warp * GC + g) * HD + d * 8 + 2 * tq] = o[d][0];
-      macc[(warp * GC + g) * HD + d * 8 + 2 * tq + 1] = o[d][1];
-    }
-    if (tq == 0) {
-      mm[warp * GC + g] = m_run;
-      ml[warp * GC + g] = l_run;
-    }
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < GC * HD; idx += kTcThreads) {
-    const int gg = idx / HD, d = idx % HD;
-    float M = mm[gg];
-#pragma unroll
-    for (int w = 1; w < NW; w++) M = fmaxf(M, mm[w * GC + gg]);
-    const float Mu = M == neg_inf() ? 0.0f : M;
-    float L = 0.0f, A = 0.0f;
-#pragma unroll
-    for (int w = 0; w < NW; w++) {
-      const float f = fast_exp2(mm[w * GC + gg] - Mu);
-      L += ml[w * GC + gg] * f;
-      A += macc[(w * GC + gg) * HD + d] * f;
-    }
-    const long long th = (long long)t * a.num_heads + h0 + gg;
-    if (num_splits == 1) {
-      static_cast<T *>(a.out)[th * HD + d] = from_float<T>(L > 0.0f ? A / L : 0.0f);
-    } else {
-      const long long part = th * num_splits + split;
-      a.ws[part * HD + d] = A;
-      if (d == 0) {
-        float *pml = a.ws + (long long)a.num_tokens * a.num_heads * num_splits * HD;
-        pml[part * 2] = M;
-        pml[part * 2 + 1] = L;
-      }
-    }
-  }
+  decode_tc_merge<T, HD, GC>(a, tc_smem, o, m_run, l_run, warp, g, tq, t, h0, split, num_splits,
+                             [](int db, int col) { return db * 8 + col; });
 }
 
 }  // namespace updraft::cuda::attn

@@ -19,10 +19,21 @@
 // its sequence by binary search over key() and exits when its slot is past the sequence's tiles.
 // Slots run in reverse order so the longest (last) q tiles start first.
 //
+// FP8 E4M3 cache (KV = __nv_fp8_e4m3): the tiles are copied with cp.async into a double-buffered
+// byte staging area, and the whole CTA widens tile j to T (exact: every E4M3 value is a bf16 and an
+// f16) into single K / V tiles right before computing it; the rest is unchanged. Tile j+1 is in
+// flight meanwhile, as with a 16-bit cache. Prefill is compute-bound, so the widening (one more
+// barrier and ~4 instructions per 2 values per tile, shared by the CTA's 64 M rows) costs little.
+//
 // Resources (ptxas, sm_90a, bf16): see attention.cu's header. Shared memory: (5 · 64 · headDim) · 2
-// bytes + 512 = 80.5 KiB (headDim 128) / 40.5 KiB (headDim 64).
+// bytes + 512 = 80.5 KiB (headDim 128) / 40.5 KiB (headDim 64), with either cache dtype (FP8: Q, K
+// and V tiles of T, plus 2 stages × (k, v) × 64 · headDim bytes).
 #ifndef UPDRAFT_CUDA_ATTENTION_PREFILL_CUH
 #define UPDRAFT_CUDA_ATTENTION_PREFILL_CUH
+
+#include <cuda_fp8.h>
+
+#include <type_traits>
 
 #include "attention_common.cuh"
 
@@ -40,7 +51,28 @@ template <int HD> struct PrefillShape {
   static constexpr int KSTEPS = HD / 16;         // k-steps of Q·Kᵀ
   static constexpr int DBLK = HD / 8;            // n8 blocks of O
   static_assert(kPfBM == kPfBN, "Q and K/V tiles share the copy layout");
+  // FP8 cache staging: rows of headDim bytes, 16-byte chunks (16 values).
+  static constexpr int CPR8 = HD / 16;
+  static constexpr int RPP8 = kPfThreads / CPR8;
+  static constexpr int NP8 = kPfBN / RPP8;
 };
+
+// 4 E4M3 values (bytes of w, low first) → 4 values of T (bf16 or f16), packed in two words; exact.
+template <typename T> __device__ __forceinline__ void widen_e4m3x4(uint32_t w, uint32_t &lo, uint32_t &hi) {
+  uint32_t out[2];
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>((w >> (16 * h)) & 0xffffu), __NV_E4M3);
+    if constexpr (std::is_same_v<T, __half>) {
+      out[h] = static_cast<uint32_t>(raw.x) | (static_cast<uint32_t>(raw.y) << 16);
+    } else {
+      const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&raw));
+      out[h] = Half16<T>::pack2(f.x, f.y);
+    }
+  }
+  lo = out[0];
+  hi = out[1];
+}
 
 template <int HD> constexpr size_t prefill_smem_bytes() {
   return size_t(kPfBM + 4 * kPfBN) * HD * 2 + 2 * kPfBN * sizeof(float);
@@ -61,17 +93,21 @@ __device__ __forceinline__ int find_tile_seq(const Args &a, int bq, int x) {
   return lo;
 }
 
-template <typename T, int HD, int GP>
+template <typename T, typename KV, int HD, int GP>
 __global__ void __launch_bounds__(kPfThreads, 2) attention_prefill_kernel(const Args a, const int hsub) {
   using Sh = PrefillShape<HD>;
   using H16 = Half16<T>;
+  constexpr bool kFp8 = std::is_same_v<KV, __nv_fp8_e4m3>;
+  static_assert(kFp8 || std::is_same_v<KV, T>, "prefill: the cache is T or FP8 E4M3");
   constexpr int BQ = kPfBM / GP;
   constexpr int CPR = Sh::CPR, RPP = Sh::RPP, NP = Sh::NP, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
+  constexpr int kStages = kFp8 ? 1 : 2;  // K / V tiles of T: double-buffered copies, or the widened FP8 tile
   extern __shared__ uint4 pf_smem[];
   T *const sQ = reinterpret_cast<T *>(pf_smem);  // [64][HD], later the output staging area
-  T *const sK = sQ + kPfBM * HD;                  // [2][64][HD]
-  T *const sV = sK + 2 * kPfBN * HD;              // [2][64][HD]
-  float *const sBias = reinterpret_cast<float *>(sV + 2 * kPfBN * HD);  // [2][64]
+  T *const sK = sQ + kPfBM * HD;                  // [kStages][64][HD]
+  T *const sV = sK + kStages * kPfBN * HD;        // [kStages][64][HD]
+  uint8_t *const s8 = reinterpret_cast<uint8_t *>(sV + kStages * kPfBN * HD);  // FP8: [2 stages][k, v][64][HD] bytes
+  float *const sBias = reinterpret_cast<float *>(s8 + (kFp8 ? 4 * kPfBN * HD : 0));  // [2][64]
 
   if (blockIdx.x == 0 && blockIdx.y == 0) validate_batch(a);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -96,11 +132,14 @@ __global__ void __launch_bounds__(kPfThreads, 2) attention_prefill_kernel(const 
   const int nt = (kv_len + kPfBN - 1) / kPfBN;
   const int h_first = kvh * a.group + hs * GP;
 
-  // Copy layout: thread = (row r0 + p·RPP, chunk ch).
+  // Copy layout: thread = (row r0 + p·RPP, chunk ch) — for an FP8 cache's tiles (kr0 + p·RPP8, kch)
+  // with 16-value chunks.
   const int ch = tid % CPR, r0 = tid / CPR;
+  constexpr int KV_NP = kFp8 ? Sh::NP8 : NP, KV_RPP = kFp8 ? Sh::RPP8 : RPP, KV_CPR = kFp8 ? Sh::CPR8 : CPR;
+  const int kch = tid % KV_CPR, kr0 = tid / KV_CPR;
   const long long kv_row = (long long)a.num_kv_heads * HD;
-  const T *const kc = static_cast<const T *>(a.k) + (long long)kvh * HD;
-  const T *const vc = static_cast<const T *>(a.v) + (long long)kvh * HD;
+  const KV *const kc = static_cast<const KV *>(a.k) + (long long)kvh * HD;
+  const KV *const vc = static_cast<const KV *>(a.v) + (long long)kvh * HD;
 
   // Q tile (zero rows past the sequence's query rows).
   {
@@ -113,26 +152,47 @@ __global__ void __launch_bounds__(kPfThreads, 2) attention_prefill_kernel(const 
       cp_async16(sQ + swz<HD>(m, ch * 8), qg + src, ok ? 16 : 0);
     }
   }
-  int rows_next[NP];  // cache rows of the next tile to issue (-1: masked)
-  int bad = -1;       // a block id outside the cache, reported after the loop
+  int rows_next[KV_NP];  // cache rows of the next tile to issue (-1: masked)
+  int bad = -1;          // a block id outside the cache, reported after the loop
   auto lookup = [&](int n0) {
 #pragma unroll
-    for (int p = 0; p < NP; p++) {
-      const int pos = n0 + r0 + p * RPP;
+    for (int p = 0; p < KV_NP; p++) {
+      const int pos = n0 + kr0 + p * KV_RPP;
       rows_next[p] = pos < kv_len ? cache_row(a, s, pos, bad) : -1;
     }
   };
   auto issue = [&](int stage) {
-    T *ks = sK + stage * kPfBN * HD;
-    T *vs = sV + stage * kPfBN * HD;
 #pragma unroll
-    for (int p = 0; p < NP; p++) {
-      const int n = r0 + p * RPP, crow = rows_next[p];
-      const long long off = crow >= 0 ? (long long)crow * kv_row + ch * 8 : 0;
+    for (int p = 0; p < KV_NP; p++) {
+      const int n = kr0 + p * KV_RPP, crow = rows_next[p];
+      constexpr int kChunkElems = 16 / sizeof(KV);
+      const long long off = crow >= 0 ? (long long)crow * kv_row + kch * kChunkElems : 0;
       const int bytes = crow >= 0 ? 16 : 0;
-      cp_async16(ks + swz<HD>(n, ch * 8), kc + off, bytes);
-      cp_async16(vs + swz<HD>(n, ch * 8), vc + off, bytes);
-      if (ch == 0) sBias[stage * kPfBN + n] = crow >= 0 ? 0.0f : neg_inf();
+      if constexpr (kFp8) {  // staging rows are not swizzled: the widening reads them in order
+        uint8_t *k8 = s8 + (stage * 2) * kPfBN * HD, *v8 = k8 + kPfBN * HD;
+        cp_async16(k8 + n * HD + kch * 16, kc + off, bytes);
+        cp_async16(v8 + n * HD + kch * 16, vc + off, bytes);
+      } else {
+        cp_async16(sK + stage * kPfBN * HD + swz<HD>(n, kch * 8), kc + off, bytes);
+        cp_async16(sV + stage * kPfBN * HD + swz<HD>(n, kch * 8), vc + off, bytes);
+      }
+      if (kch == 0) sBias[stage * kPfBN + n] = crow >= 0 ? 0.0f : neg_inf();
+    }
+  };
+  // FP8: tile `stage` of the staging area → the K / V tiles of T (swizzled as the 16-bit copies are).
+  auto widen = [&](int stage) {
+    const uint8_t *k8 = s8 + (stage * 2) * kPfBN * HD;
+    for (int idx = tid; idx < 2 * kPfBN * Sh::CPR8; idx += kPfThreads) {
+      const int tensor = idx / (kPfBN * Sh::CPR8), rem = idx % (kPfBN * Sh::CPR8);
+      const int n = rem / Sh::CPR8, c = rem % Sh::CPR8;
+      const uint4 raw = *reinterpret_cast<const uint4 *>(k8 + tensor * kPfBN * HD + n * HD + c * 16);
+      const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+      uint32_t out[8];
+#pragma unroll
+      for (int i = 0; i < 4; i++) widen_e4m3x4<T>(w[i], out[2 * i], out[2 * i + 1]);
+      T *dst = (tensor == 0 ? sK : sV);
+      *reinterpret_cast<uint4 *>(dst + swz<HD>(n, c * 16)) = make_uint4(out[0], out[1], out[2], out[3]);
+      *reinterpret_cast<uint4 *>(dst + swz<HD>(n, c * 16 + 8)) = make_uint4(out[4], out[5], out[6], out[7]);
     }
   };
   if (nt > 0) {
@@ -160,13 +220,17 @@ __global__ void __launch_bounds__(kPfThreads, 2) attention_prefill_kernel(const 
     if (j + 2 < nt) lookup((j + 2) * kPfBN);  // lands while tile j is computed
     cp_async_wait<1>();                        // groups up to tile j (and Q) are done
     __syncthreads();
+    if constexpr (kFp8) {
+      widen(j & 1);
+      __syncthreads();
+    }
     if (j == 0) {
 #pragma unroll
       for (int kk = 0; kk < KSTEPS; kk++)
         ldmatrix_x4(qf[kk], sQ + swz<HD>(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
     }
-    const T *ks = sK + (j & 1) * kPfBN * HD;
-    const T *vs = sV + (j & 1) * kPfBN * HD;
+    const T *ks = sK + (kFp8 ? 0 : (j & 1) * kPfBN * HD);
+    const T *vs = sV + (kFp8 ? 0 : (j & 1) * kPfBN * HD);
     const float *bias = sBias + (j & 1) * kPfBN;
 
     // S = Q · Kᵀ (16 × 64 per warp).

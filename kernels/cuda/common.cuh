@@ -6,6 +6,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -20,15 +21,25 @@ namespace updraft::cuda {
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_fp8_e4m3 x) { return static_cast<float>(x); }
 
 template <typename T> __device__ __forceinline__ T from_float(float x);
 template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+// FP8 E4M3 (the KV cache only): round to nearest even, finite values beyond +-448 and +-inf saturate
+// to +-448 (__NV_SATFINITE), NaN stays NaN (0x7f) — what the CPU reference (dtype_convert.h) does.
+template <> __device__ __forceinline__ __nv_fp8_e4m3 from_float<__nv_fp8_e4m3>(float x) {
+  __nv_fp8_e4m3 r;
+  r.__x = __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3);
+  return r;
+}
 
 // --- operands -----------------------------------------------------------------------------------
 inline bool present(const ud_tensor &t) { return t.data != nullptr; }
 inline bool is_float_dtype(int32_t d) { return d == UD_F32 || d == UD_F16 || d == UD_BF16; }
+// What a KV cache may be stored as: a float dtype, or FP8 E4M3 (ops.h UD_F8E4M3).
+inline bool is_kv_dtype(int32_t d) { return is_float_dtype(d) || d == UD_F8E4M3; }
 inline int64_t numel(const ud_tensor &t) {
   int64_t n = 1;
   for (int i = 0; i < t.ndim; i++) n *= t.ne[i];
@@ -61,6 +72,15 @@ template <typename F> bool dispatch_float(int32_t dtype, F &&f) {
     case UD_F16: f(__half{}); return true;
     default: return false;
   }
+}
+
+// dispatch_float, plus FP8 E4M3: for the KV cache operands of rope_kv_write and attention.
+template <typename F> bool dispatch_kv(int32_t dtype, F &&f) {
+  if (dtype == UD_F8E4M3) {
+    f(__nv_fp8_e4m3{});
+    return true;
+  }
+  return dispatch_float(dtype, f);
 }
 
 // After a <<<>>> launch: turns a launch error into a status with the kernel's name.

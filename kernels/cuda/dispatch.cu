@@ -31,15 +31,16 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
 
 namespace {
 
-// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32;
-// '-' unused. A null operand always passes (whether it may be null is checked at launch, which then
-// reports "... is required" rather than "unsupported").
+// Operand dtype rule, as the CPU backend's: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32,
+// 'k' a KV cache (a float dtype or f8e4m3); '-' unused. A null operand always passes (whether it may be
+// null is checked at launch, which then reports "... is required" rather than "unsupported").
 bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
   for (int i = 0; i < count && rule[i]; i++) {
     const ud_tensor &t = tensors[i];
     if (!present(t) || rule[i] == '-') continue;
     switch (rule[i]) {
       case 'f': if (!is_float_dtype(t.dtype)) return false; break;
+      case 'k': if (!is_kv_dtype(t.dtype)) return false; break;  // a KV cache: float or f8e4m3
       case 'i': if (t.dtype != UD_I32) return false; break;
       case 's': if (t.dtype != UD_F32) return false; break;
       case 'u': if (t.dtype != UD_U64) return false; break;
@@ -84,7 +85,7 @@ int32_t supports_op(const ud_op &op) {
     case UD_OP_ROPE_KV_WRITE:
       // q_out has qkv's dtype, v_cache has k_cache's (rope_kv_write.cu).
       if (differ(dst(op, 0), src(op, 0)) || differ(dst(op, 2), dst(op, 1))) return 0;
-      src_rule = "fisi"; dst_rule = "fff";
+      src_rule = "fisi"; dst_rule = "fkk";
       break;
     case UD_OP_ATTENTION:
       if (attention_supports) return attention_supports(op) ? 1 : 0;

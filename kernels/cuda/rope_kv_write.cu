@@ -14,7 +14,8 @@
 // ctx.device_errors (reported at the next synchronize, as the CPU kernel's message) and the token's
 // k and v are not written.
 //
-// CUDA restriction: q_out has qkv's dtype and v_cache has k_cache's (the cache dtype may differ).
+// CUDA restriction: q_out has qkv's dtype and v_cache has k_cache's (the cache dtype may differ, and
+// may be FP8 E4M3: from_float<__nv_fp8_e4m3> rounds to nearest even and saturates at +-448).
 #include "rowwise.cuh"
 
 namespace updraft::cuda {
@@ -92,8 +93,8 @@ ud_status launch_rope_kv_write(const ud_op &op, KernelContext &ctx) {
       .required(k_cache, "dst1 (k_cache)").required(v_cache, "dst2 (v_cache)")
       .float_dtype(qkv, "src0 (qkv)").dtype(positions, UD_I32, "src1 (positions)")
       .dtype(inv_freq, UD_F32, "src2 (inv_freq)").dtype(slot_mapping, UD_I32, "src3 (slot_mapping)")
-      .float_dtype(q_out, "dst0 (q_out)").float_dtype(k_cache, "dst1 (k_cache)")
-      .float_dtype(v_cache, "dst2 (v_cache)")
+      .float_dtype(q_out, "dst0 (q_out)").kv_dtype(k_cache, "dst1 (k_cache)")
+      .kv_dtype(v_cache, "dst2 (v_cache)")
       .same_dtype(q_out, qkv, "dst0 (q_out)", "src0 (qkv)").same_dtype(v_cache, k_cache, "dst2 (v_cache)", "dst1 (k_cache)")
       .that(p.num_heads > 0 && p.num_kv_heads > 0 && p.head_dim > 0, "num_heads, num_kv_heads and head_dim must be > 0")
       .that(p.rotary_dim >= 0 && p.rotary_dim <= p.head_dim && p.rotary_dim % 2 == 0,
@@ -115,7 +116,8 @@ ud_status launch_rope_kv_write(const ud_op &op, KernelContext &ctx) {
 
   const int threads = rowwise::threads_for(qkv_row, 256);
   const size_t smem = static_cast<size_t>(p.rotary_dim) * sizeof(float);
-  const bool dispatched = rowwise::dispatch_float2(qkv.dtype, k_cache.dtype, [&](auto t_tag, auto c_tag) {
+  bool dispatched = false;
+  dispatch_float(qkv.dtype, [&](auto t_tag) { dispatched = dispatch_kv(k_cache.dtype, [&](auto c_tag) {
     using T = decltype(t_tag);
     using C = decltype(c_tag);
     rope_kv_write_kernel<T, C><<<static_cast<unsigned>(num_tokens), threads, smem, ctx.stream>>>(
@@ -123,7 +125,7 @@ ud_status launch_rope_kv_write(const ud_op &op, KernelContext &ctx) {
         static_cast<const float *>(inv_freq.data), static_cast<const int32_t *>(slot_mapping.data),
         static_cast<T *>(q_out.data), static_cast<C *>(k_cache.data), static_cast<C *>(v_cache.data), p.num_heads,
         p.num_kv_heads, p.head_dim, p.rotary_dim, num_slots, ctx.device_errors, ctx.launch_index);
-  });
+  }); });
   if (!dispatched) return ctx.fail(UD_ERR_UNSUPPORTED, "rope_kv_write: unsupported dtypes");
   return check_launch(ctx, "rope_kv_write");
 }

@@ -135,6 +135,11 @@ class Checker {
       return unsupported(std::string(what) + " must be f32, f16 or bf16, got " + dtype_name(t.dtype));
     return *this;
   }
+  Checker &kv_dtype(const ud_tensor &t, const char *what) {
+    if (ok_ && present(t) && !is_kv_dtype(t.dtype))
+      return unsupported(std::string(what) + " must be f32, f16, bf16 or f8e4m3, got " + dtype_name(t.dtype));
+    return *this;
+  }
   Checker &dtype(const ud_tensor &t, int32_t dtype, const char *what) {
     if (ok_ && present(t) && t.dtype != dtype)
       return unsupported(std::string(what) + " must be " + dtype_name(dtype) + ", got " + dtype_name(t.dtype));

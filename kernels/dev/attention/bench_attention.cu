@@ -22,6 +22,7 @@
 //    Prefill: TFLOP/s = 4 · numHeads · headDim · Σ_rows (visible positions) / time.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -82,8 +83,8 @@ void json_add(const std::string &item) {
 }
 
 // --- dtypes on the host ----------------------------------------------------------------------
-size_t dsize(int dt) { return dt == UD_F32 ? 4 : 2; }
-const char *dname(int dt) { return dt == UD_F32 ? "f32" : dt == UD_BF16 ? "bf16" : "f16"; }
+size_t dsize(int dt) { return dt == UD_F32 ? 4 : dt == UD_F8E4M3 ? 1 : 2; }
+const char *dname(int dt) { return dt == UD_F32 ? "f32" : dt == UD_BF16 ? "bf16" : dt == UD_F8E4M3 ? "fp8" : "f16"; }
 // Rounds x to dtype dt and stores it at p[i]; returns the rounded value.
 float store_host(void *p, int dt, size_t i, float x) {
   if (dt == UD_F32) {
@@ -95,6 +96,11 @@ float store_host(void *p, int dt, size_t i, float x) {
     static_cast<__nv_bfloat16 *>(p)[i] = h;
     return __bfloat162float(h);
   }
+  if (dt == UD_F8E4M3) {
+    const __nv_fp8_e4m3 h(x);  // round to nearest even, saturating (cuda_fp8.h)
+    static_cast<__nv_fp8_e4m3 *>(p)[i] = h;
+    return static_cast<float>(h);
+  }
   __half h = __float2half_rn(x);
   static_cast<__half *>(p)[i] = h;
   return __half2float(h);
@@ -102,6 +108,7 @@ float store_host(void *p, int dt, size_t i, float x) {
 float load_host(const void *p, int dt, size_t i) {
   if (dt == UD_F32) return static_cast<const float *>(p)[i];
   if (dt == UD_BF16) return __bfloat162float(static_cast<const __nv_bfloat16 *>(p)[i]);
+  if (dt == UD_F8E4M3) return static_cast<float>(static_cast<const __nv_fp8_e4m3 *>(p)[i]);
   return __half2float(static_cast<const __half *>(p)[i]);
 }
 
@@ -119,6 +126,7 @@ __global__ void fill_normal_kernel(void *p, int dt, size_t n, uint64_t seed) {
     const float x = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
     if (dt == UD_F32) static_cast<float *>(p)[i] = x;
     else if (dt == UD_BF16) static_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16_rn(x);
+    else if (dt == UD_F8E4M3) static_cast<__nv_fp8_e4m3 *>(p)[i] = __nv_fp8_e4m3(x);
     else static_cast<__half *>(p)[i] = __float2half_rn(x);
   }
 }
@@ -166,6 +174,7 @@ struct Spec {
   bool mask_blocks = false;  // some -1 blocks inside contexts
   int table_sets = 1;        // copies of the block tables over disjoint blocks (L2 rotation)
   bool host_data = true;     // random data made on the host (kept for the reference) vs on the device
+  float q_mul = 1.0f;        // q ~ N(0, q_mul²) (host data): FP8 decode's q scaling beyond f16's range
   uint64_t seed = 1;
 };
 
@@ -226,15 +235,15 @@ struct Batch {
     if (sp.host_data) {
       std::mt19937 r2((uint32_t)sp.seed);
       std::normal_distribution<float> nd(0.0f, 1.0f);
-      auto make = [&](std::vector<float> &h, void *d, size_t n, int dt) {
+      auto make = [&](std::vector<float> &h, void *d, size_t n, int dt, float mul) {
         std::vector<unsigned char> raw(n * dsize(dt));
         h.resize(n);
-        for (size_t i = 0; i < n; i++) h[i] = store_host(raw.data(), dt, i, nd(r2));
+        for (size_t i = 0; i < n; i++) h[i] = store_host(raw.data(), dt, i, mul * nd(r2));
         CK(cudaMemcpy(d, raw.data(), raw.size(), cudaMemcpyHostToDevice));
       };
-      make(hq, q, q_elems, sp.qdt);
-      make(hk, k, kv_elems, sp.kvdt);
-      make(hv, v, kv_elems, sp.kvdt);
+      make(hq, q, q_elems, sp.qdt, sp.q_mul);
+      make(hk, k, kv_elems, sp.kvdt, 1.0f);
+      make(hv, v, kv_elems, sp.kvdt, 1.0f);
     } else {
       fill_normal(q, sp.qdt, q_elems, sp.seed * 3 + 1);
       fill_normal(k, sp.kvdt, kv_elems, sp.seed * 3 + 2);
@@ -363,8 +372,10 @@ template <typename R> Diff compare(const Batch &b, const std::vector<float> &got
 }
 
 double tolerance(const Spec &sp) {
+  // An FP8 cache adds no error of its own (the reference reads the same rounded values), but the
+  // kernels then compute in 16-bit (P in f16 or bf16), hence the bf16 bound.
   auto tol = [](int dt) { return dt == UD_F32 ? 2e-5 : dt == UD_F16 ? 4e-3 : 2.5e-2; };
-  return std::max({tol(sp.qdt), tol(sp.kvdt), tol(sp.odt)});
+  return std::max({tol(sp.qdt), tol(sp.kvdt == UD_F8E4M3 ? UD_BF16 : sp.kvdt), tol(sp.odt)});
 }
 
 bool run_variant(Batch &b, int variant, int set = 0) {
@@ -443,6 +454,10 @@ void selftests(bool quick) {
       sp.seed = 7 + s.HD + s.bs;
       sp.name = fmt("mixed-2 %s bs=%d H=%d KV=%d D=%d (-1 blocks)", dname(dt), s.bs, s.H, s.KV, s.HD);
       selftest_batch(sp);
+      if (dt == UD_F32) continue;
+      sp.kvdt = UD_F8E4M3;  // --kv-cache-dtype fp8: variants 1, 3, 4, 5
+      sp.name = fmt("mixed-2 %s kv=fp8 bs=%d H=%d KV=%d D=%d (-1 blocks)", dname(dt), s.bs, s.H, s.KV, s.HD);
+      selftest_batch(sp);
     }
   // Pure decode (numTokens == numSeqs → auto picks variant 2) with long, uneven contexts: split-KV.
   for (int hd : {64, 128}) {
@@ -454,6 +469,13 @@ void selftests(bool quick) {
     sp.seed = 55 + hd;
     sp.name = fmt("decode split-KV bf16 D=%d ctx {3001, 17, 1}", hd);
     selftest_batch(sp);
+    // FP8 cache; q far beyond f16's range and far below its normal range (the f16 mma's q scaling).
+    for (float q_mul : {1.0f, 3.0e5f, 1.0e-7f}) {
+      sp.kvdt = UD_F8E4M3;
+      sp.q_mul = q_mul;
+      sp.name = fmt("decode split-KV bf16 kv=fp8 D=%d ctx {3001, 17, 1} q*%g", hd, q_mul);
+      selftest_batch(sp);
+    }
   }
 }
 
@@ -740,6 +762,17 @@ int main(int argc, char **argv) {
       sp.name = fmt("decode b=%d ctx=%d", batch, ctx);
       bench_case(sp, true, copy);
     }
+  // issue 7's throughput step: ~512 decode rows at ~1k context, bf16 vs an FP8 cache (GB/s counts
+  // the bytes each reads, so the FP8 case is at the ceiling when it takes half the time).
+  for (int kvdt : {UD_BF16, UD_F8E4M3}) {
+    Spec sp;
+    sp.qlens.assign(512, 1);
+    sp.seqlens.assign(512, 1152);
+    sp.kvdt = kvdt;
+    sp.seed = 512 * 131 + 1152;
+    sp.name = fmt("decode b=512 ctx=1152 kv=%s", dname(kvdt));
+    bench_case(sp, true, copy);
+  }
   out("== prefill (bf16, 32 q heads / 8 kv heads, head dim 128, block 16)\n");
   {
     Spec sp;
@@ -766,6 +799,9 @@ int main(int argc, char **argv) {
     sp.qlens[0] = 2048;
     sp.seqlens[0] = 2048;
     sp.name = "mixed: chunk 2048 + 511 decode at 1152";
+    bench_case(sp, false, copy);
+    sp.kvdt = UD_F8E4M3;
+    sp.name = "mixed: chunk 2048 + 511 decode at 1152, kv=fp8";
     bench_case(sp, false, copy);
   }
 
