@@ -49,15 +49,19 @@ template <int HD> constexpr size_t decode_tc_smem_bytes() {
 // The per-warp cp.async pipeline of the variant-4 kernels: the warp's tiles k = 0 .. nt_w-1 flow
 // through S shared-memory stages. lookup(k): the cache row this lane copies for tile k (its block
 // table entry is read S tiles ahead of use); issue(stage, row): start that copy into `stage`;
-// compute(stage): consume a landed tile. No CTA barrier: each warp owns its stages.
-template <int S, typename Lookup, typename Issue, typename Compute>
-__device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Issue &&issue, Compute &&compute) {
+// compute(stage): consume a landed tile; prepare(): the CTA's own setup (loading q), run once the
+// first copies are in flight so that its global-load latency overlaps theirs. No CTA barrier: each
+// warp owns its stages.
+template <int S, typename Lookup, typename Issue, typename Prepare, typename Compute>
+__device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Issue &&issue, Prepare &&prepare,
+                                                   Compute &&compute) {
 #pragma unroll
   for (int st = 0; st < S - 1; st++) {
     if (st < nt_w) issue(st, lookup(st));
     cp_async_commit();
   }
   int next_row = (S - 1 < nt_w) ? lookup(S - 1) : -1;
+  prepare();
   int st_issue = S - 1, st_comp = 0;  // stage of the next issue / of the tile computed now
   for (int k = 0; k < nt_w; k++) {
     if (k + S - 1 < nt_w) issue(st_issue, next_row);
@@ -151,17 +155,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
   if (!decode_cta_work(a, num_splits, hsub, GC, work)) return;  // untouched row: uniform across the CTA
   const int kvh = work.kvh, split = work.split, t = work.t, s = work.s, c0 = work.c0, c1 = work.c1, h0 = work.h0;
 
-  // Q as the A operand: row g = head h0 + g (g < GC), columns = head dims. Rows g + 8 (a1, a3) are 0.
   const int g = lane >> 2, tq = lane & 3;
-  uint32_t qa[KSTEPS][2];
-  {
-    const T *qp = static_cast<const T *>(a.q) + ((long long)t * a.num_heads + h0 + (g < GC ? g : 0)) * HD + 2 * tq;
-#pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-      qa[kk][0] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16) : 0u;
-      qa[kk][1] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16 + 8) : 0u;
-    }
-  }
+  uint32_t qa[KSTEPS][2];  // Q as the A operand (loaded by the pipeline's prepare step)
   const float sl = a.scale * kLog2e;
   float o[DBLK][4];
 #pragma unroll
@@ -209,7 +204,16 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
     if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
   };
 
-  decode_tc_pipeline<S>(nt_w, lookup, issue, [&](int stage) {
+  // Q: row g = head h0 + g (g < GC), columns = head dims. Rows g + 8 (a1, a3) are 0.
+  auto load_q = [&]() {
+    const T *qp = static_cast<const T *>(a.q) + ((long long)t * a.num_heads + h0 + (g < GC ? g : 0)) * HD + 2 * tq;
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+      qa[kk][0] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16) : 0u;
+      qa[kk][1] = g < GC ? *reinterpret_cast<const uint32_t *>(qp + kk * 16 + 8) : 0u;
+    }
+  };
+  decode_tc_pipeline<S>(nt_w, lookup, issue, load_q, [&](int stage) {
     const unsigned st = warp_smem + stage * kStageBytes;
     const float *bias = bias_all + stage * P;
 

@@ -20,9 +20,9 @@
 //   scale of that row is divided by the same power.
 //
 // Shared memory per warp stage: 16 positions × headDim bytes × (k, v), rows of 16-byte chunks
-// swizzled by chunk ^ (row mod chunksPerRow), + a per-position bias. Half a 16-bit stage, so twice as
-// many stages for the same bytes in flight: 4 warps × 6 stages × 4 KiB (+ bias) = 97.5 KiB at
-// headDim 128; 4 × 8 × 2 KiB = 66 KiB at headDim 64.
+// swizzled by chunk ^ (row mod chunksPerRow), + a per-position bias: half a 16-bit stage. 4 warps ×
+// 4 stages × 4 KiB (+ bias) = 65 KiB at headDim 128, so 3 CTAs per SM (12 warps) where the 16-bit
+// kernel fits 2; UPDRAFT_ATTN_FP8_STAGES=6 gives 97.5 KiB and 2 CTAs (attention_decode_host.cuh).
 #ifndef UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 #define UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 
@@ -32,9 +32,10 @@
 
 namespace updraft::cuda::attn {
 
-template <int HD> struct DecodeTcFp8Shape {
+// S: stages per warp (kFp8Stages, or UPDRAFT_ATTN_FP8_STAGES: attention_decode_host.cuh).
+template <int HD, int STAGES> struct DecodeTcFp8Shape {
   static_assert(HD == 64 || HD == 128, "decode-tc fp8: headDim 64 or 128");
-  static constexpr int S = HD == 128 ? 6 : 8;     // stages per warp
+  static constexpr int S = STAGES;
   static constexpr int CPR = HD / 16;             // 16-byte chunks per row (a row is headDim bytes)
   static constexpr int LPR = 32 / kTcP;           // lanes issuing one position's copies (2)
   static constexpr int CPL = CPR / LPR;           // chunks per lane per tensor
@@ -45,8 +46,8 @@ template <int HD> struct DecodeTcFp8Shape {
   static constexpr int VD = HD / 8;               // head dims of a lane's v slice (one per quad row)
 };
 
-template <int HD> constexpr size_t decode_tc_fp8_smem_bytes() {
-  using Sh = DecodeTcFp8Shape<HD>;
+template <int HD, int S> constexpr size_t decode_tc_fp8_smem_bytes() {
+  using Sh = DecodeTcFp8Shape<HD, S>;
   return size_t(kTcWarps) * Sh::S * (Sh::STAGE_BYTES + kTcP * sizeof(float));
 }
 
@@ -69,12 +70,12 @@ template <int N> __device__ __forceinline__ void lds_words(uint32_t (&w)[N / 4],
     asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(w[0]), "=r"(w[1]) : "r"(addr));
 }
 
-template <typename T, int HD, int GC>
+template <typename T, int HD, int GC, int STAGES>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(const Args a, const int num_splits,
                                                                              const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
-  using Sh = DecodeTcFp8Shape<HD>;
+  using Sh = DecodeTcFp8Shape<HD, STAGES>;
   using F16 = Half16<__half>;
   constexpr int S = Sh::S, CPR = Sh::CPR, LPR = Sh::LPR, CPL = Sh::CPL, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
   constexpr int KD = Sh::KD, VD = Sh::VD;
@@ -87,36 +88,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
   if (!decode_cta_work(a, num_splits, hsub, GC, work)) return;  // untouched row: uniform across the CTA
   const int kvh = work.kvh, split = work.split, t = work.t, s = work.s, c0 = work.c0, c1 = work.c1, h0 = work.h0;
 
-  // Q as the A operand in f16, row g = head h0 + g (g < GC; rows g + 8 are 0), k order as above.
   const int g = lane >> 2, tq = lane & 3;
-  uint32_t qa[KSTEPS][2];
-  float sl;  // this row's softmax scale (log2 domain), divided by its q scaling
-  {
-    float qf[KD];
-    const T *qp = static_cast<const T *>(a.q) + ((long long)t * a.num_heads + h0 + (g < GC ? g : 0)) * HD + tq * KD;
-#pragma unroll
-    for (int c = 0; c < KD / 8; c++) Half16<T>::to_f32x8(*reinterpret_cast<const uint4 *>(qp + c * 8), qf + c * 8);
-    float amax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < KD; i++) amax = fmaxf(amax, fabsf(qf[i]));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-    // e with amax < 2^e: frexpf's exponent, read from the bits (a subnormal amax gives -126, still
-    // an upper bound); 0 for amax 0, inf or NaN (then the row is garbage in any dtype).
-    const int biased = static_cast<int>((__float_as_uint(amax) >> 23) & 0xffu);
-    const int e = amax > 0.0f && biased != 0xff ? biased - 126 : 0;
-    // Scale by 2^q_exp as two exact power-of-two factors (q_exp is in [-113, 141]; each half fits an
-    // f32 exponent).
-    const int q_exp = 15 - e, q_exp1 = q_exp / 2, q_exp2 = q_exp - q_exp1;
-    const float f1 = __uint_as_float(static_cast<uint32_t>(127 + q_exp1) << 23);
-    const float f2 = __uint_as_float(static_cast<uint32_t>(127 + q_exp2) << 23);
-#pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-      qa[kk][0] = g < GC ? F16::pack2(qf[4 * kk] * f1 * f2, qf[4 * kk + 1] * f1 * f2) : 0u;
-      qa[kk][1] = g < GC ? F16::pack2(qf[4 * kk + 2] * f1 * f2, qf[4 * kk + 3] * f1 * f2) : 0u;
-    }
-    sl = a.scale * kLog2e / f1 / f2;
-  }
+  uint32_t qa[KSTEPS][2];  // Q as the A operand in f16 (loaded by the pipeline's prepare step)
+  float sl = 0.0f;         // this row's softmax scale (log2 domain), divided by its q scaling
   float o[DBLK][4];
 #pragma unroll
   for (int d = 0; d < DBLK; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
@@ -156,7 +130,34 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
     if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
   };
 
-  decode_tc_pipeline<S>(nt_w, lookup, issue, [&](int stage) {
+  // Q, row g = head h0 + g (g < GC; rows g + 8 are 0), in the k order above.
+  auto load_q = [&]() {
+    float qf[KD];
+    const T *qp = static_cast<const T *>(a.q) + ((long long)t * a.num_heads + h0 + (g < GC ? g : 0)) * HD + tq * KD;
+#pragma unroll
+    for (int c = 0; c < KD / 8; c++) Half16<T>::to_f32x8(*reinterpret_cast<const uint4 *>(qp + c * 8), qf + c * 8);
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < KD; i++) amax = fmaxf(amax, fabsf(qf[i]));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    // e with amax < 2^e: frexpf's exponent, read from the bits (a subnormal amax gives -126, still
+    // an upper bound); 0 for amax 0, inf or NaN (then the row is garbage in any dtype).
+    const int biased = static_cast<int>((__float_as_uint(amax) >> 23) & 0xffu);
+    const int e = amax > 0.0f && biased != 0xff ? biased - 126 : 0;
+    // Scale by 2^q_exp as two exact power-of-two factors (q_exp is in [-113, 141]; each half fits an
+    // f32 exponent).
+    const int q_exp = 15 - e, q_exp1 = q_exp / 2, q_exp2 = q_exp - q_exp1;
+    const float f1 = __uint_as_float(static_cast<uint32_t>(127 + q_exp1) << 23);
+    const float f2 = __uint_as_float(static_cast<uint32_t>(127 + q_exp2) << 23);
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+      qa[kk][0] = g < GC ? F16::pack2(qf[4 * kk] * f1 * f2, qf[4 * kk + 1] * f1 * f2) : 0u;
+      qa[kk][1] = g < GC ? F16::pack2(qf[4 * kk + 2] * f1 * f2, qf[4 * kk + 3] * f1 * f2) : 0u;
+    }
+    sl = a.scale * kLog2e / f1 / f2;
+  };
+  decode_tc_pipeline<S>(nt_w, lookup, issue, load_q, [&](int stage) {
     const unsigned st = warp_smem + stage * kStageBytes;
     const float *bias = bias_all + stage * P;
 

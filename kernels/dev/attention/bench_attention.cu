@@ -1,7 +1,7 @@
 // bench_attention.cu — standalone check + benchmark of the CUDA paged-attention variants
 // (kernels/cuda/attention*.cu), built on the GPU machine by bench/gpu/build_and_run_attention.sh.
 //
-//   bench_attention [--json FILE] [--quick]
+//   bench_attention [--json FILE] [--quick] [--bench-only] [--case SUBSTR]
 //
 // 1. Self-tests against a float64 CPU reference of ops.h: every variant that attention_supports()
 //    accepts, over dtypes (q/out × cache), head dims 8..256 (and 12), block sizes 4..128, GQA 1..8,
@@ -673,10 +673,14 @@ int splits_of(const Batch &b, bool tensor_cores) {
   a.ctx_cap = b.max_blocks * b.sp.bs;
   a.group = b.sp.H / b.sp.KV;
   a.block_shift = -1;
+  a.kv_fp8 = b.sp.kvdt == UD_F8E4M3 ? 1 : 0;
   return updraft::cuda::attn::decode_num_splits(b.sp.qdt, a, g_dev.ctx, tensor_cores);
 }
 
+const char *g_case_filter = nullptr;  // --case SUBSTR: only the benchmark cases whose name contains it
+
 void bench_case(Spec sp, bool decode, double copy_gbps) {
+  if (g_case_filter && sp.name.find(g_case_filter) == std::string::npos) return;
   // Enough disjoint table sets that the k/v working set is >= 256 MiB.
   double kv_bytes = 0, work = 0;
   for (size_t s = 0; s < sp.seqlens.size(); s++) {
@@ -738,6 +742,7 @@ int main(int argc, char **argv) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--bench-only")) bench_only = true;
+    else if (!std::strcmp(argv[i], "--case") && i + 1 < argc) g_case_filter = argv[++i];
   }
   g_dev.init();
   out("device: %s, %d SMs, %.0f MB L2, smem/block opt-in %d\n", g_dev.prop.name, g_dev.prop.multiProcessorCount,
