@@ -77,6 +77,31 @@ __device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Is
   cp_async_wait<0>();
 }
 
+// Starts copying one warp stage — kTcP positions' k and v rows of ROW_BYTES each, into swizzled
+// rows (chunk c of row r at chunk c ^ (r & min(7, chunks − 1))) — with whole rows per cp.async
+// instruction: lane = (row ri, chunk c), so one instruction covers 32 / chunks full rows. (Half a
+// sector per row and 16 rows per instruction, the first layout, left the FP8 kernel at 70% of copy
+// bandwidth with L2 busier than DRAM: bench/NOTES.md.) crow: the cache row of position (lane & 15)
+// of the tile, -1 when masked (zero-filled, bias -inf); kbase / vbase: this CTA's kv head in row 0.
+template <int ROW_BYTES>
+__device__ __forceinline__ void issue_stage_rows(unsigned st, unsigned v_off, const uint8_t *kbase, const uint8_t *vbase,
+                                                 long long row_stride, int crow, float *bias, int lane) {
+  constexpr int CPR = ROW_BYTES / 16, RPI = 32 / CPR, SW = CPR < 8 ? CPR - 1 : 7;
+  static_assert(CPR >= 2 && CPR <= 32 && kTcP % RPI == 0, "issue_stage_rows: row size");
+  const int ri = lane / CPR, c = lane % CPR;
+#pragma unroll
+  for (int q = 0; q < kTcP / RPI; q++) {
+    const int row = ri + q * RPI;
+    const int rq = __shfl_sync(0xffffffffu, crow, row);
+    const long long off = rq >= 0 ? (long long)rq * row_stride + c * 16 : 0;
+    const int bytes = rq >= 0 ? 16 : 0;  // masked / past-the-end rows: zero-filled, never read
+    const unsigned dst = st + row * ROW_BYTES + ((c ^ (row & SW)) << 4);
+    cp_async16_s(dst, kbase + off, bytes);
+    cp_async16_s(dst + v_off, vbase + off, bytes);
+  }
+  if (lane < kTcP) bias[lane] = crow >= 0 ? 0.0f : neg_inf();
+}
+
 // One tile's online softmax on q-head row g of a variant-4 warp: scores sc (columns 2·tq, 2·tq + 1
 // of both n8 blocks; the quad holds the tile's 16 positions) → weights xv in the log2 domain, with
 // the running max / this lane's partial sum updated and the accumulator o rescaled.
@@ -139,7 +164,9 @@ __device__ __forceinline__ void decode_tc_merge(const Args &a, uint4 *smem, cons
   merge_warp_partials<T, HD, GC, NW>(a, macc, mm, ml, t, h0, split, num_splits);
 }
 
-template <typename T, int HD, int GC>
+// LINES: whole-row copies (issue_stage_rows); false keeps the first layout (lane = (position ri,
+// half u): 32 bytes of 16 rows per instruction) for A/B (UPDRAFT_ATTN_TC_LINES, attention_decode_host.cuh).
+template <typename T, int HD, int GC, bool LINES>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const Args a, const int num_splits, const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
@@ -187,11 +214,17 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
 
   int bad = -1;  // a block id outside the cache, reported after the loop
   auto lookup = [&](int k) -> int {
-    const int pos = c0 + (warp + k * NW) * P + ri;
+    const int pos = c0 + (warp + k * NW) * P + (LINES ? (lane & (P - 1)) : ri);
     return pos < c1 ? cache_row(a, s, pos, bad) : -1;
   };
   auto issue = [&](int stage, int crow) {
     const unsigned st = warp_smem + stage * kStageBytes;
+    if constexpr (LINES) {
+      issue_stage_rows<HD * 2>(st, kVOff, reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.k) + (long long)kvh * HD),
+                               reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.v) + (long long)kvh * HD),
+                               kv_row * 2, crow, bias_all + stage * P, lane);
+      return;
+    }
     const long long off = crow >= 0 ? (long long)crow * kv_row : 0;
     const T *kp = kc + off, *vp = vc + off;
     const int bytes = crow >= 0 ? 16 : 0;  // masked / past-the-end rows: zero-filled, never read

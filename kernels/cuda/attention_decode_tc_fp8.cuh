@@ -37,8 +37,6 @@ template <int HD, int STAGES> struct DecodeTcFp8Shape {
   static_assert(HD == 64 || HD == 128, "decode-tc fp8: headDim 64 or 128");
   static constexpr int S = STAGES;
   static constexpr int CPR = HD / 16;             // 16-byte chunks per row (a row is headDim bytes)
-  static constexpr int LPR = 32 / kTcP;           // lanes issuing one position's copies (2)
-  static constexpr int CPL = CPR / LPR;           // chunks per lane per tensor
   static constexpr int STAGE_BYTES = 2 * kTcP * HD;
   static constexpr int KSTEPS = HD / 16;
   static constexpr int DBLK = HD / 8;
@@ -77,7 +75,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
   using Sh = DecodeTcFp8Shape<HD, STAGES>;
   using F16 = Half16<__half>;
-  constexpr int S = Sh::S, CPR = Sh::CPR, LPR = Sh::LPR, CPL = Sh::CPL, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
+  constexpr int S = Sh::S, CPR = Sh::CPR, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
   constexpr int KD = Sh::KD, VD = Sh::VD;
   constexpr int NW = kTcWarps, P = kTcP;
   extern __shared__ uint4 tc8_smem[];
@@ -102,32 +100,18 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
   float *const bias_all = reinterpret_cast<float *>(reinterpret_cast<uint8_t *>(tc8_smem) + NW * S * kStageBytes) + warp * S * P;
   const int ntiles = (c1 - c0 + P - 1) / P;
   const int nt_w = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp, warp+NW, ...
-  // Issue layout: lane = (ri, u): position ri of the tile, chunks u + LPR·q (q < CPL) of its k and v
-  // rows; chunk u + 2q = u ^ 2q, so its swizzled offset is issue_off ^ (q << 5).
-  const int ri = lane / LPR, u = lane % LPR;
-  const unsigned issue_off = ri * HD + ((u ^ (ri & (CPR - 1))) << 4);
   const long long kv_row = (long long)a.num_kv_heads * HD;  // bytes
-  const uint8_t *const kc = static_cast<const uint8_t *>(a.k) + (long long)kvh * HD + u * 16;
-  const uint8_t *const vc = static_cast<const uint8_t *>(a.v) + (long long)kvh * HD + u * 16;
+  const uint8_t *const kc = static_cast<const uint8_t *>(a.k) + (long long)kvh * HD;
+  const uint8_t *const vc = static_cast<const uint8_t *>(a.v) + (long long)kvh * HD;
   auto chunk_off = [](int row, int chunk) -> unsigned { return row * HD + ((chunk ^ (row & (CPR - 1))) << 4); };
 
   int bad = -1;  // a block id outside the cache, reported after the loop
-  auto lookup = [&](int k) -> int {
-    const int pos = c0 + (warp + k * NW) * P + ri;
+  auto lookup = [&](int k) -> int {  // position lane & 15 of the warp's k-th tile
+    const int pos = c0 + (warp + k * NW) * P + (lane & (P - 1));
     return pos < c1 ? cache_row(a, s, pos, bad) : -1;
   };
   auto issue = [&](int stage, int crow) {
-    const unsigned st = warp_smem + stage * kStageBytes;
-    const long long off = crow >= 0 ? (long long)crow * kv_row : 0;
-    const uint8_t *kp = kc + off, *vp = vc + off;
-    const int bytes = crow >= 0 ? 16 : 0;  // masked / past-the-end rows: zero-filled, never read
-#pragma unroll
-    for (int q = 0; q < CPL; q++) {
-      const unsigned dst = st + (issue_off ^ (q << 5));
-      cp_async16_s(dst, kp + q * LPR * 16, bytes);
-      cp_async16_s(dst + kVOff, vp + q * LPR * 16, bytes);
-    }
-    if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
+    issue_stage_rows<HD>(warp_smem + stage * kStageBytes, kVOff, kc, vc, kv_row, crow, bias_all + stage * P, lane);
   };
 
   // Q, row g = head h0 + g (g < GC; rows g + 8 are 0), in the k order above.
