@@ -3,7 +3,8 @@
 // One work item is (query row, kv head): the group of q heads sharing that kv head is computed
 // together so each cached k/v row is converted and read once per group. Two-pass softmax in f32:
 // scores for every visible position, then max, exp, sum and the weighted sum of v. Positions whose
-// block id is -1 are masked out; a row that sees no position at all is written as zeros.
+// block id is -1 are masked out; a row that sees no position at all is written as zeros. The cache
+// may be f8e4m3 (storage only): its rows are widened to f32 exactly, like any other cache dtype.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -47,7 +48,8 @@ ud_status launch_attention(const ud_op &op, KernelContext &ctx) {
   check.required(q, "src0 (q)").required(k_cache, "src1 (k_cache)").required(v_cache, "src2 (v_cache)")
       .required(block_tables, "src3 (block_tables)").required(seq_lens, "src4 (seq_lens)")
       .required(query_start_loc, "src5 (query_start_loc)").required(out, "dst0 (out)")
-      .float_dtype(q, "src0 (q)").float_dtype(k_cache, "src1 (k_cache)").float_dtype(v_cache, "src2 (v_cache)")
+      .float_dtype(q, "src0 (q)").kv_cache_dtype(k_cache, "src1 (k_cache)").kv_cache_dtype(v_cache, "src2 (v_cache)")
+      .same_dtype(k_cache, "src1 (k_cache)", v_cache, "src2 (v_cache)")
       .dtype(block_tables, UD_I32, "src3 (block_tables)").dtype(seq_lens, UD_I32, "src4 (seq_lens)")
       .dtype(query_start_loc, UD_I32, "src5 (query_start_loc)").float_dtype(out, "dst0 (out)")
       .that(p.num_heads > 0 && p.num_kv_heads > 0 && p.head_dim > 0 && p.block_size > 0,

@@ -22,7 +22,8 @@ ud_status launch_op(const ud_op &op, KernelContext &ctx) {
 
 namespace {
 
-// Operand dtype rule: 'f' any float dtype, 'i' i32, 's' f32 only, 'u' u64, 'w' u32; '-' unused.
+// Operand dtype rule: 'f' any float dtype, 'k' a KV cache dtype (a float dtype or f8e4m3), 'i' i32,
+// 's' f32 only, 'u' u64, 'w' u32; '-' unused.
 // A null operand always passes (whether it may be null is checked at launch).
 bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
   for (int i = 0; i < count && rule[i]; i++) {
@@ -30,6 +31,7 @@ bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
     if (!present(t) || rule[i] == '-') continue;
     switch (rule[i]) {
       case 'f': if (!is_float_dtype(t.dtype)) return false; break;
+      case 'k': if (!is_kv_cache_dtype(t.dtype)) return false; break;
       case 'i': if (t.dtype != UD_I32) return false; break;
       case 's': if (t.dtype != UD_F32) return false; break;
       case 'u': if (t.dtype != UD_U64) return false; break;
@@ -38,6 +40,12 @@ bool dtypes_match(const ud_tensor *tensors, int count, const char *rule) {
     }
   }
   return true;
+}
+
+// Operands a and b (when both are there) share a dtype.
+bool same_dtype_if_present(const ud_tensor *tensors, int count, int a, int b) {
+  if (a >= count || b >= count || !present(tensors[a]) || !present(tensors[b])) return true;
+  return tensors[a].dtype == tensors[b].dtype;
 }
 
 }  // namespace
@@ -49,8 +57,14 @@ int32_t supports_op(const ud_op &op) {
     case UD_OP_EMBEDDING: src_rule = "fi"; dst_rule = "f"; break;
     case UD_OP_MATMUL: src_rule = "fff"; dst_rule = "f"; break;
     case UD_OP_RMSNORM: src_rule = "fff"; dst_rule = "ff"; break;
-    case UD_OP_ROPE_KV_WRITE: src_rule = "fisi"; dst_rule = "fff"; break;
-    case UD_OP_ATTENTION: src_rule = "fffiii"; dst_rule = "f"; break;
+    case UD_OP_ROPE_KV_WRITE:
+      if (!same_dtype_if_present(op.dst, op.n_dst, 1, 2)) return 0;  // k_cache, v_cache
+      src_rule = "fisi"; dst_rule = "fkk";
+      break;
+    case UD_OP_ATTENTION:
+      if (!same_dtype_if_present(op.src, op.n_src, 1, 2)) return 0;  // k_cache, v_cache
+      src_rule = "fkkiii"; dst_rule = "f";
+      break;
     case UD_OP_SILU_MUL: src_rule = "f"; dst_rule = "f"; break;
     case UD_OP_GATHER_ROWS: src_rule = "fi"; dst_rule = "f"; break;
     case UD_OP_SAMPLE: src_rule = "ssissui"; dst_rule = "isis"; break;

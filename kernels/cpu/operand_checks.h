@@ -23,7 +23,11 @@ inline const char *dtype_name(int32_t dtype) {
   }
 }
 
+// The dtypes kernels compute in. FP8 is not one of them: it is storage for the KV cache only.
 inline bool is_float_dtype(int32_t dtype) { return dtype == UD_F32 || dtype == UD_F16 || dtype == UD_BF16; }
+
+// What a KV cache (rope_kv_write's k/v destinations, attention's k/v sources) may hold.
+inline bool is_kv_cache_dtype(int32_t dtype) { return is_float_dtype(dtype) || dtype == UD_F8E4M3; }
 
 inline bool present(const ud_tensor &t) { return t.data != nullptr; }
 
@@ -74,6 +78,18 @@ class OperandChecker {
   OperandChecker &float_dtype(const ud_tensor &t, const char *what) {
     if (ok_ && present(t) && !is_float_dtype(t.dtype))
       return unsupported(std::string(what) + " must be f32, f16 or bf16, got " + dtype_name(t.dtype));
+    return *this;
+  }
+  OperandChecker &kv_cache_dtype(const ud_tensor &t, const char *what) {
+    if (ok_ && present(t) && !is_kv_cache_dtype(t.dtype))
+      return unsupported(std::string(what) + " must be f32, f16, bf16 or f8e4m3, got " + dtype_name(t.dtype));
+    return *this;
+  }
+  // The k and v caches are one cache in two halves: a backend stores and reads both the same way.
+  OperandChecker &same_dtype(const ud_tensor &a, const char *a_what, const ud_tensor &b, const char *b_what) {
+    if (ok_ && present(a) && present(b) && a.dtype != b.dtype)
+      return unsupported(std::string(b_what) + " must have " + a_what + "'s dtype " + dtype_name(a.dtype) + ", got " +
+                         dtype_name(b.dtype));
     return *this;
   }
   OperandChecker &dtype(const ud_tensor &t, int32_t dtype, const char *what) {

@@ -2,7 +2,8 @@
 // to q_out and k, v into the paged cache row slot_mapping[t] (skipped when -1).
 //
 // angle = float(position) * inv_freq[i] in f32 and cosf/sinf of that f32, as PyTorch computes the
-// HF Llama rotary table in float32; each rotated value is computed in f32 and rounded once.
+// HF Llama rotary table in float32; each rotated value is computed in f32 and rounded once to its
+// destination's dtype (an f8e4m3 cache included: round to nearest even, saturating at +-448).
 #include <cmath>
 #include <vector>
 
@@ -40,8 +41,8 @@ ud_status launch_rope_kv_write(const ud_op &op, KernelContext &ctx) {
       .required(k_cache, "dst1 (k_cache)").required(v_cache, "dst2 (v_cache)")
       .float_dtype(qkv, "src0 (qkv)").dtype(positions, UD_I32, "src1 (positions)")
       .dtype(inv_freq, UD_F32, "src2 (inv_freq)").dtype(slot_mapping, UD_I32, "src3 (slot_mapping)")
-      .float_dtype(q_out, "dst0 (q_out)").float_dtype(k_cache, "dst1 (k_cache)")
-      .float_dtype(v_cache, "dst2 (v_cache)")
+      .float_dtype(q_out, "dst0 (q_out)").kv_cache_dtype(k_cache, "dst1 (k_cache)")
+      .kv_cache_dtype(v_cache, "dst2 (v_cache)").same_dtype(k_cache, "dst1 (k_cache)", v_cache, "dst2 (v_cache)")
       .that(p.num_heads > 0 && p.num_kv_heads > 0 && p.head_dim > 0, "num_heads, num_kv_heads and head_dim must be > 0")
       .that(p.rotary_dim >= 0 && p.rotary_dim <= p.head_dim && p.rotary_dim % 2 == 0,
             "rotary_dim must be even and in [0, head_dim], got " + std::to_string(p.rotary_dim));

@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import type { NativeDevice, OpCall, OpTensor } from '../../src/device/binding.ts';
 import type { DType, HostArray } from '../../src/device/program.ts';
-import { decode, encode, type FloatDType } from './reference.ts';
+import { decode, encode, type FloatDType, type KvDType } from './reference.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32), so every run sees the same data and a failure reproduces; each
@@ -102,20 +102,70 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 }
 
 // ---------------------------------------------------------------------------------------------
+// FP8 E4M3 KV cache (docs/design/fp8-kv-cache.md): the backends that must store one, and those that
+// must refuse it (supportsOp false, runOp an UD_ERR_UNSUPPORTED error). Unlisted backends: no claim.
+
+const FP8_KV_CACHE_BACKENDS: Record<string, boolean> = { cpu: true, cuda: true, ascend: false, 'ascend-sim': false };
+
+/** Whether `backend` must accept an f8e4m3 KV cache; undefined when the design says nothing of it. */
+export function mustSupportFp8KvCache(backend: string): boolean | undefined {
+  return FP8_KV_CACHE_BACKENDS[backend];
+}
+
+/**
+ * An f8e4m3 case that `device` ran nothing of: done (passed) on a backend the design rules FP8 out for,
+ * since refusing is what it must do (the contract cases check how); skipped on any other backend.
+ */
+export function skipUnlessFp8RefusedByDesign(device: NativeDevice, ctx: { skip: () => void }): void {
+  if (mustSupportFp8KvCache(device.info().backend) !== false) ctx.skip();
+}
+
+const UNSUPPORTED = expect.objectContaining({ code: 'UD_ERR_UNSUPPORTED' });
+
+/** supportsOp says no and runOp throws UD_ERR_UNSUPPORTED (a clean refusal, not a crash). */
+export function expectRefused(device: NativeDevice, call: OpCall, label: string): void {
+  expect(device.supportsOp(call), label).toBe(false);
+  expect(() => device.runOp(call), label).toThrow(UNSUPPORTED);
+}
+
+/**
+ * One op's FP8 KV cache contract on `device`: the `refused` calls (f8e4m3 outside the cache, k and v of
+ * two dtypes) are refused cleanly on every backend; `fp8Cache` is supported where the design requires
+ * it and refused cleanly where it rules it out, after which the device still runs `noFp8`.
+ */
+export function expectFp8KvCacheContract(device: NativeDevice, refused: [string, OpCall][], fp8Cache: OpCall, noFp8: OpCall): void {
+  for (const [label, call] of refused) expectRefused(device, call, label);
+  const must = mustSupportFp8KvCache(device.info().backend);
+  if (must === undefined) return;
+  expect(device.supportsOp(fp8Cache), 'an f8e4m3 cache').toBe(must);
+  if (must) return;
+  expectRefused(device, fp8Cache, 'an f8e4m3 cache');
+  const out = noFp8.dst[0]!;
+  expect(decodeFloat(out.dtype, device.runOp(noFp8)[0]).every(Number.isFinite), 'the device works after a refusal').toBe(true);
+}
+
+/** Normal values (never zero) with a few outliers of either sign up to `outlierMax`. */
+export function normalsWithOutliers(rng: Rng, n: number, outlierRate: number, outlierMin: number, outlierMax: number): number[] {
+  return Array.from({ length: n }, () =>
+    rng.next() < outlierRate ? (rng.next() < 0.5 ? -1 : 1) * (outlierMin + (outlierMax - outlierMin) * rng.next()) : rng.normal(),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Operands
 
-/** A float operand: its device encoding and the decoded values the reference uses. */
+/** A float operand (or an f8e4m3 KV cache): its device encoding and the decoded values the reference uses. */
 export interface FloatTensor {
   tensor: OpTensor;
   values: Float64Array;
 }
 
-export function floatTensor(dtype: FloatDType, shape: number[], values: ArrayLike<number>): FloatTensor {
+export function floatTensor(dtype: KvDType, shape: number[], values: ArrayLike<number>): FloatTensor {
   const data = encode(dtype, values);
   return { tensor: { dtype, shape, data }, values: decode(dtype, data) };
 }
 
-export function randomFloatTensor(rng: Rng, dtype: FloatDType, shape: number[], std = 1): FloatTensor {
+export function randomFloatTensor(rng: Rng, dtype: KvDType, shape: number[], std = 1): FloatTensor {
   return floatTensor(dtype, shape, rng.normals(shape.reduce((a, b) => a * b, 1), std));
 }
 
@@ -147,7 +197,7 @@ export function poisoned(dtype: DType, shape: number[]): OpTensor {
 
 export function decodeFloat(dtype: DType, data: HostArray | null | undefined): Float64Array {
   if (!data) throw new Error('missing output');
-  if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16') throw new Error(`${dtype} is not a float dtype`);
+  if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16' && dtype !== 'f8e4m3') throw new Error(`${dtype} is not a float dtype`);
   return decode(dtype, data);
 }
 

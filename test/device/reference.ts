@@ -9,10 +9,13 @@ import type { HostArray } from '../../src/device/program.ts';
 
 export type FloatDType = 'f32' | 'f16' | 'bf16';
 export const FLOAT_DTYPES: readonly FloatDType[] = ['f32', 'bf16', 'f16'];
+/** What a KV cache may hold: a float dtype, or FP8 E4M3 (storage only: no op computes in it). */
+export type KvDType = FloatDType | 'f8e4m3';
 
 // ---------------------------------------------------------------------------------------------
 // dtype codecs. f16 goes through V8's Float16Array, bf16 through bit arithmetic (round to nearest
-// even), so neither shares code with kernels/cpu/dtype_convert.h.
+// even), f8e4m3 through a table of its 256 values and a search for the nearest, so none shares code
+// with kernels/cpu/dtype_convert.h.
 
 interface Float16ArrayLike {
   [index: number]: number;
@@ -41,18 +44,73 @@ export function bf16BitsToNumber(bits: number): number {
   return scratchF32[0]!;
 }
 
-export function encode(dtype: FloatDType, values: ArrayLike<number>): Float32Array | Uint16Array {
+/**
+ * FP8 E4M3 (OCP e4m3fn) code -> value, from the format's definition: sign, 4 exponent bits (bias 7),
+ * 3 mantissa bits; exponent 0 is subnormal (m * 2^-9); 0x7f and 0xff are NaN; no infinities.
+ */
+function e4m3Value(code: number): number {
+  const sign = code & 0x80 ? -1 : 1;
+  const exponent = (code >> 3) & 0xf;
+  const mantissa = code & 0x7;
+  if ((code & 0x7f) === 0x7f) return NaN;
+  if (exponent === 0) return sign * mantissa * 2 ** -9;
+  return sign * (1 + mantissa / 8) * 2 ** (exponent - 7);
+}
+
+/** Every code's value, index = code. */
+export const E4M3_VALUES: readonly number[] = Array.from({ length: 256 }, (_, code) => e4m3Value(code));
+/** The largest finite e4m3 value (code 0x7e), where encoding saturates. */
+export const E4M3_MAX = 448;
+const E4M3_MAX_CODE = 0x7e;
+
+/**
+ * x -> the nearest e4m3 code, ties to the even code (even mantissa), saturating to +-448 beyond the
+ * range (infinities included); NaN -> 0x7f; the sign survives rounding to zero. Codes 0..0x7e hold the
+ * non-negative values in increasing order, so the search is over that table.
+ */
+export function f8e4m3Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7f;
+  const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
+  const magnitude = Math.abs(x);
+  if (magnitude >= E4M3_MAX) return sign | E4M3_MAX_CODE;
+  // Bisect for the largest code whose value is <= magnitude: values[below] <= magnitude < values[above].
+  let below = 0;
+  let above = E4M3_MAX_CODE;
+  while (above - below > 1) {
+    const middle = (below + above) >> 1;
+    if (E4M3_VALUES[middle]! <= magnitude) below = middle;
+    else above = middle;
+  }
+  const midpoint = (E4M3_VALUES[below]! + E4M3_VALUES[above]!) / 2; // exact: short dyadic rationals
+  const nearest = magnitude < midpoint ? below : magnitude > midpoint ? above : below % 2 === 0 ? below : above;
+  return sign | nearest;
+}
+
+export function encode(dtype: FloatDType, values: ArrayLike<number>): Float32Array | Uint16Array;
+export function encode(dtype: KvDType, values: ArrayLike<number>): Float32Array | Uint16Array | Uint8Array;
+export function encode(dtype: KvDType, values: ArrayLike<number>): Float32Array | Uint16Array | Uint8Array {
   if (dtype === 'f32') return Float32Array.from(values);
   if (dtype === 'bf16') return Uint16Array.from(values, (v) => f32ToBf16Bits(v));
+  if (dtype === 'f8e4m3') {
+    const codes = new Uint8Array(values.length); // a plain loop: caches run to millions of values
+    for (let i = 0; i < values.length; i++) codes[i] = f8e4m3Bits(values[i]!);
+    return codes;
+  }
   const half = new (float16Ctor())(values.length);
   for (let i = 0; i < values.length; i++) half[i] = values[i]!;
   return new Uint16Array(half.buffer);
 }
 
-export function decode(dtype: FloatDType, data: HostArray): Float64Array {
+export function decode(dtype: KvDType, data: HostArray): Float64Array {
   if (dtype === 'f32') {
     if (!(data instanceof Float32Array)) throw new Error('f32 data must be a Float32Array');
     return Float64Array.from(data);
+  }
+  if (dtype === 'f8e4m3') {
+    if (!(data instanceof Uint8Array)) throw new Error('f8e4m3 data must be a Uint8Array');
+    const values = new Float64Array(data.length);
+    for (let i = 0; i < data.length; i++) values[i] = E4M3_VALUES[data[i]!]!;
+    return values;
   }
   if (!(data instanceof Uint16Array)) throw new Error(`${dtype} data must be a Uint16Array`);
   if (dtype === 'bf16') return Float64Array.from(data, (b) => bf16BitsToNumber(b));
@@ -61,7 +119,7 @@ export function decode(dtype: FloatDType, data: HostArray): Float64Array {
 }
 
 /** The value a tensor of `dtype` would hold for x. */
-export function roundTo(dtype: FloatDType, x: number): number {
+export function roundTo(dtype: KvDType, x: number): number {
   return decode(dtype, encode(dtype, [x]))[0]!;
 }
 
