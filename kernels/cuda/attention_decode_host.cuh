@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -53,20 +52,9 @@ inline int fp8_stages() {
   return stages;
 }
 
-// How the 16-bit variant-4 kernel copies its stages: whole rows per cp.async instruction (true) or
-// its first layout (false, the default until measured); UPDRAFT_ATTN_TC_LINES=1 switches (read once).
-inline bool tc_lines() {
-  static const bool lines = [] {
-    const char *v = std::getenv("UPDRAFT_ATTN_TC_LINES");
-    return v && std::strcmp(v, "1") == 0;
-  }();
-  return lines;
-}
-
 // One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores); KV is
-// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only, with FS pipeline stages); LINES:
-// the 16-bit variant 4's copy layout.
-template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages, bool LINES = false> struct Decode {
+// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only, with FS pipeline stages).
+template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages> struct Decode {
   static constexpr bool kFp8 = std::is_same_v<KV, __nv_fp8_e4m3>;
   static_assert(std::is_same_v<KV, T> || (kFp8 && TC), "decode: an FP8 cache only on the tensor-core kernel");
   static constexpr size_t smem() {
@@ -78,7 +66,7 @@ template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages,
   static constexpr int kThreads = TC ? kTcThreads : kDecThreads;
   static constexpr auto kernel() {
     if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC, FS>;
-    else if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC, LINES>;
+    else if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
     else return attention_decode_kernel<T, HD, GC>;
   }
   static int occupancy() {
@@ -115,16 +103,15 @@ template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages,
   }
 };
 
-// Calls f(Decode<T, KV, HD, GC, TC, FS, LINES>{}) for the instantiation that fits; false when none does.
-template <typename T, typename KV, bool TC, int FS = kFp8Stages, bool LINES = false, typename F>
-bool with_decode_hd(const Args &a, F &&f) {
+// Calls f(Decode<T, KV, HD, GC, TC, FS>{}) for the instantiation that fits; false when none does.
+template <typename T, typename KV, bool TC, int FS = kFp8Stages, typename F> bool with_decode_hd(const Args &a, F &&f) {
   auto by_gc = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
     switch (gqa_chunk(a.group)) {
-      case 8: f(Decode<T, KV, HD, 8, TC, FS, LINES>{}); break;
-      case 4: f(Decode<T, KV, HD, 4, TC, FS, LINES>{}); break;
-      case 2: f(Decode<T, KV, HD, 2, TC, FS, LINES>{}); break;
-      default: f(Decode<T, KV, HD, 1, TC, FS, LINES>{}); break;
+      case 8: f(Decode<T, KV, HD, 8, TC, FS>{}); break;
+      case 4: f(Decode<T, KV, HD, 4, TC, FS>{}); break;
+      case 2: f(Decode<T, KV, HD, 2, TC, FS>{}); break;
+      default: f(Decode<T, KV, HD, 1, TC, FS>{}); break;
     }
   };
   if constexpr (TC) {
@@ -153,8 +140,7 @@ template <typename T, typename F> bool with_decode(const Args &a, bool tc, F &&f
     return fp8_stages() == 6 ? with_decode_hd<T, __nv_fp8_e4m3, true, 6>(a, f)
                              : with_decode_hd<T, __nv_fp8_e4m3, true, kFp8Stages>(a, f);
   }
-  if (!tc) return with_decode_hd<T, T, false>(a, f);
-  return tc_lines() ? with_decode_hd<T, T, true, kFp8Stages, true>(a, f) : with_decode_hd<T, T, true>(a, f);
+  return tc ? with_decode_hd<T, T, true>(a, f) : with_decode_hd<T, T, false>(a, f);
 }
 
 template <typename T> ud_status launch_decode_t(const Args &a, KernelContext &ctx, bool tc) {

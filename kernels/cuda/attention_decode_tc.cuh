@@ -11,9 +11,10 @@
 // and the instruction count per k/v byte drops ~10x, which is what lets one SM keep up with its share
 // of HBM bandwidth.
 //
-// Warp stage: 16 positions of k and v (swizzled 16-byte chunks, chunk ^ (row & 7), so ldmatrix is
-// conflict free), plus a per-position bias (0, or -inf for masked block ids and positions past the
-// split). Fragments (lane = 4·g + t): S rows g (heads), columns 2t, 2t+1 of each n8 block (positions);
+// Warp stage: 16 positions of k and v, copied whole rows per cp.async instruction (issue_stage_rows;
+// 10-25% faster than half-sector copies of 16 rows, bench/NOTES.md run 19) into swizzled 16-byte
+// chunks (chunk ^ (row & 7), so ldmatrix is conflict free), plus a per-position bias (0, or -inf for
+// masked block ids and positions past the split). Fragments (lane = 4·g + t): S rows g (heads), columns 2t, 2t+1 of each n8 block (positions);
 // rows g + 8 are never used. Online softmax on those fragments in f32, log2 domain.
 //
 // q / cache / out all bf16 or all f16; head dim 64 or 128; any block size; GQA chunk 1, 2, 4 or 8.
@@ -34,8 +35,6 @@ template <int HD> struct DecodeTcShape {
   static_assert(HD == 64 || HD == 128, "decode-tc: headDim 64 or 128");
   static constexpr int S = HD == 128 ? 3 : 4;     // stages per warp
   static constexpr int CPR = HD / 8;              // 16-byte chunks per row
-  static constexpr int LPR = 32 / kTcP;           // lanes issuing one position's copies (2)
-  static constexpr int CPL = CPR / LPR;           // chunks per lane per tensor
   static constexpr int STAGE_ELEMS = 2 * kTcP * HD;
   static constexpr int KSTEPS = HD / 16;
   static constexpr int DBLK = HD / 8;
@@ -164,15 +163,13 @@ __device__ __forceinline__ void decode_tc_merge(const Args &a, uint4 *smem, cons
   merge_warp_partials<T, HD, GC, NW>(a, macc, mm, ml, t, h0, split, num_splits);
 }
 
-// LINES: whole-row copies (issue_stage_rows); false keeps the first layout (lane = (position ri,
-// half u): 32 bytes of 16 rows per instruction) for A/B (UPDRAFT_ATTN_TC_LINES, attention_decode_host.cuh).
-template <typename T, int HD, int GC, bool LINES>
+template <typename T, int HD, int GC>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const Args a, const int num_splits, const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
   using Sh = DecodeTcShape<HD>;
   using H16 = Half16<T>;
-  constexpr int S = Sh::S, LPR = Sh::LPR, CPL = Sh::CPL, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
+  constexpr int S = Sh::S, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
   constexpr int NW = kTcWarps, P = kTcP;
   extern __shared__ uint4 tc_smem[];
 
@@ -200,41 +197,21 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
   float *const bias_all = reinterpret_cast<float *>(reinterpret_cast<T *>(tc_smem) + NW * S * Sh::STAGE_ELEMS) + warp * S * P;
   const int ntiles = (c1 - c0 + P - 1) / P;
   const int nt_w = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp, warp+NW, ...
-  // Issue layout: lane = (ri, u): position ri of the tile, chunks u + LPR·q (q < CPL) of its k and v
-  // rows. LPR = 2, so chunk u + 2q = u ^ 2q and its swizzled offset is issue_off ^ (q << 5).
-  const int ri = lane / LPR, u = lane % LPR;
-  const unsigned issue_off = ri * kRowBytes + ((u ^ (ri & 7)) << 4);
   // ldmatrix rows: K (non-trans) rows (lane & 7) + 8·(lane >> 4), chunk 2·kk + ((lane >> 3) & 1);
   // V (trans) rows (lane & 7) + 8·((lane >> 3) & 1), chunk 2·db2 + (lane >> 4).
   const unsigned k_off = ((lane & 7) + ((lane >> 4) << 3)) * kRowBytes + ((((lane >> 3) & 1) ^ (lane & 7)) << 4);
   const unsigned v_off = kVOff + ((lane & 7) + (((lane >> 3) & 1) << 3)) * kRowBytes + (((lane >> 4) ^ (lane & 7)) << 4);
-  const long long kv_row = (long long)a.num_kv_heads * HD;
-  const T *const kc = static_cast<const T *>(a.k) + (long long)kvh * HD + u * 8;
-  const T *const vc = static_cast<const T *>(a.v) + (long long)kvh * HD + u * 8;
+  const long long kv_row_bytes = (long long)a.num_kv_heads * HD * 2;
+  const uint8_t *const kc = reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.k) + (long long)kvh * HD);
+  const uint8_t *const vc = reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.v) + (long long)kvh * HD);
 
   int bad = -1;  // a block id outside the cache, reported after the loop
-  auto lookup = [&](int k) -> int {
-    const int pos = c0 + (warp + k * NW) * P + (LINES ? (lane & (P - 1)) : ri);
+  auto lookup = [&](int k) -> int {  // position lane & 15 of the warp's k-th tile
+    const int pos = c0 + (warp + k * NW) * P + (lane & (P - 1));
     return pos < c1 ? cache_row(a, s, pos, bad) : -1;
   };
   auto issue = [&](int stage, int crow) {
-    const unsigned st = warp_smem + stage * kStageBytes;
-    if constexpr (LINES) {
-      issue_stage_rows<HD * 2>(st, kVOff, reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.k) + (long long)kvh * HD),
-                               reinterpret_cast<const uint8_t *>(static_cast<const T *>(a.v) + (long long)kvh * HD),
-                               kv_row * 2, crow, bias_all + stage * P, lane);
-      return;
-    }
-    const long long off = crow >= 0 ? (long long)crow * kv_row : 0;
-    const T *kp = kc + off, *vp = vc + off;
-    const int bytes = crow >= 0 ? 16 : 0;  // masked / past-the-end rows: zero-filled, never read
-#pragma unroll
-    for (int q = 0; q < CPL; q++) {
-      const unsigned dst = st + (issue_off ^ (q << 5));
-      cp_async16_s(dst, kp + q * LPR * 8, bytes);
-      cp_async16_s(dst + kVOff, vp + q * LPR * 8, bytes);
-    }
-    if (u == 0) bias_all[stage * P + ri] = crow >= 0 ? 0.0f : neg_inf();
+    issue_stage_rows<HD * 2>(warp_smem + stage * kStageBytes, kVOff, kc, vc, kv_row_bytes, crow, bias_all + stage * P, lane);
   };
 
   // Q: row g = head h0 + g (g < GC), columns = head dims. Rows g + 8 (a1, a3) are 0.
