@@ -34,14 +34,17 @@ if [[ ${1:-} == --snapshot ]]; then
   # the files that differ are replaced in the snapshot (their new mtime makes the build recompile
   # exactly them), so a change to one backend rebuilds that backend, not everything.
   snap=/tmp/updraft-snapshot
-  native_trees="$(git rev-parse HEAD:native HEAD:kernels | tr '\n' ' ')"
+  # One commit for everything below: a commit landing meanwhile (a helper's) must not give an addon of
+  # one commit next to the tree of another.
+  rev=$(git rev-parse HEAD)
+  native_trees="$(git rev-parse "$rev:native" "$rev:kernels" | tr '\n' ' ')"
   addon=$snap/build/native/Release/updraft.node
   if [[ -f $addon && -f $snap/.native-trees && $(cat "$snap/.native-trees") == "$native_trees" ]]; then
     step "reusing the snapshot addon in $snap (native/ and kernels/ unchanged since it was built)"
   else
-    step "building the addon of HEAD ($(git rev-parse --short HEAD)) with the CUDA backend"
+    step "building the addon of HEAD ($(git rev-parse --short "$rev")) with the CUDA backend"
     fresh=$(mktemp -d)
-    git archive HEAD | tar -x -C "$fresh"
+    git archive "$rev" | tar -x -C "$fresh"
     if [[ -d $snap/build ]]; then
       (cd "$fresh" && find . -type f) | while read -r f; do
         cmp -s "$fresh/$f" "$snap/$f" || { mkdir -p "$(dirname "$snap/$f")" && cp "$fresh/$f" "$snap/$f"; }
@@ -58,8 +61,8 @@ if [[ ${1:-} == --snapshot ]]; then
       { tail -30 "$snap/build.log"; die "the snapshot's addon did not build"; }
     echo "$native_trees" > "$snap/.native-trees"
   fi
-  mkdir -p .device && git archive --format=tar.gz HEAD > .device/snapshot.tar.gz
-  git rev-parse --short HEAD > .device/snapshot.commit  # the tarball has no .git: results name the commit from this
+  mkdir -p .device && git archive --format=tar.gz "$rev" > .device/snapshot.tar.gz
+  git rev-parse --short "$rev" > .device/snapshot.commit  # the tarball has no .git: results name the commit from this
 else
   step "building the addon with the CUDA backend (UPDRAFT_CUDA=ON: fails if nvcc is missing)"
   UPDRAFT_CUDA=ON npm run --silent build:native
