@@ -7,20 +7,21 @@
  *
  *   node bench/offline.ts --num-prompts 256 [--max-input-len 1024] [--max-output-len 1024] [--min-input-len 100]
  *        [--min-output-len 100] [--seed 0] [--max-num-seqs 256] [--max-num-batched-tokens 8192]
- *        [--model DIR] [--device cpu] [--load-format dummy] [--threads N] [--json FILE]
+ *        [--model DIR] [--device cpu] [--load-format dummy] [--kv-cache-dtype auto|fp8] [--threads N] [--json FILE]
  *
  * Per-batch decode (the default, without --num-prompts): for each batch size, B requests with random
  * prompts (fixed seed) decode --output-len tokens each, greedy, EOS ignored. Prints decode tokens/s and,
  * as ceilings measured in the same run, the step time the device's memory bandwidth (weights read once
  * per step) and its matmul FLOP rate would allow.
  *
- *   node bench/offline.ts [--model DIR] [--batch 1,16] [--prompt-len 32] [--output-len 128] [--device cpu] [--threads N] [--json FILE]
+ *   node bench/offline.ts [--model DIR] [--batch 1,16] [--prompt-len 32] [--output-len 128] [--device cpu]
+ *        [--kv-cache-dtype auto|fp8] [--threads N] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultServeConfig } from '../src/config.ts';
-import type { ServeConfig } from '../src/config.ts';
+import { defaultServeConfig, KV_CACHE_DTYPE_CHOICES } from '../src/config.ts';
+import type { KvCacheDtypeOption, ServeConfig } from '../src/config.ts';
 import { defaultSamplingParams } from '../src/sampling/params.ts';
 import { startRuntime } from '../src/runtime.ts';
 import type { Runtime } from '../src/runtime.ts';
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '0' },
     json: { type: 'string' },
     'load-format': { type: 'string', default: 'auto' },
+    'kv-cache-dtype': { type: 'string', default: 'auto' },
     // Throughput mode (nano-vllm's bench.py defaults).
     'num-prompts': { type: 'string' },
     'min-input-len': { type: 'string', default: '100' },
@@ -49,6 +51,11 @@ const { values } = parseArgs({
   },
 });
 const loadFormat = values['load-format'] === 'dummy' ? 'dummy' : 'auto';
+const kvCacheDtype: KvCacheDtypeOption = (() => {
+  const choice = KV_CACHE_DTYPE_CHOICES.find((c) => c === values['kv-cache-dtype']);
+  if (choice === undefined) throw new Error(`--kv-cache-dtype must be one of ${KV_CACHE_DTYPE_CHOICES.join(', ')}`);
+  return choice;
+})();
 if (values['num-prompts'] !== undefined) {
   await throughputMode(Number(values['num-prompts']));
   process.exit(0);
@@ -125,6 +132,7 @@ const config: ServeConfig = {
   device: values.device,
   numThreads: Number(values.threads),
   loadFormat,
+  kvCacheDtype,
   maxNumSeqs: Math.max(...batches),
   maxModelLen: Math.min(promptLen + outputLen, 100_000),
 };
@@ -172,6 +180,7 @@ async function throughputMode(numPrompts: number): Promise<void> {
     device: values.device,
     numThreads: Number(values.threads),
     loadFormat,
+    kvCacheDtype,
     maxNumSeqs: int('max-num-seqs'),
     maxNumBatchedTokens: int('max-num-batched-tokens'),
     maxModelLen: maxIn + maxOut,
