@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -39,20 +40,32 @@ inline int choose_splits(long long base_ctas, int ctx_cap, long long slots, long
   return 1;
 }
 
+// Pipeline stages per warp of the FP8 decode kernel: kFp8Stages, or UPDRAFT_ATTN_FP8_STAGES=6 (an A/B
+// switch for bench_attention; read once). A stage is 4 KiB at headDim 128: 4 stages → 65 KiB per CTA
+// and 3 CTAs per SM; 6 → 97.5 KiB and 2.
+constexpr int kFp8Stages = 4;
+inline int fp8_stages() {
+  static const int stages = [] {
+    const char *v = std::getenv("UPDRAFT_ATTN_FP8_STAGES");
+    return v && std::atoi(v) == 6 ? 6 : kFp8Stages;
+  }();
+  return stages;
+}
+
 // One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores); KV is
-// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only).
-template <typename T, typename KV, int HD, int GC, bool TC> struct Decode {
+// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only, with FS pipeline stages).
+template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages> struct Decode {
   static constexpr bool kFp8 = std::is_same_v<KV, __nv_fp8_e4m3>;
   static_assert(std::is_same_v<KV, T> || (kFp8 && TC), "decode: an FP8 cache only on the tensor-core kernel");
   static constexpr size_t smem() {
-    if constexpr (kFp8) return decode_tc_fp8_smem_bytes<HD>();
+    if constexpr (kFp8) return decode_tc_fp8_smem_bytes<HD, FS>();
     else if constexpr (TC) return decode_tc_smem_bytes<HD>();
     else return decode_smem_bytes<HD>();
   }
   static constexpr size_t kSmem = smem();
   static constexpr int kThreads = TC ? kTcThreads : kDecThreads;
   static constexpr auto kernel() {
-    if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC>;
+    if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC, FS>;
     else if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
     else return attention_decode_kernel<T, HD, GC>;
   }
@@ -90,15 +103,15 @@ template <typename T, typename KV, int HD, int GC, bool TC> struct Decode {
   }
 };
 
-// Calls f(Decode<T, KV, HD, GC, TC>{}) for the instantiation that fits; false when none does.
-template <typename T, typename KV, bool TC, typename F> bool with_decode_hd(const Args &a, F &&f) {
+// Calls f(Decode<T, KV, HD, GC, TC, FS>{}) for the instantiation that fits; false when none does.
+template <typename T, typename KV, bool TC, int FS = kFp8Stages, typename F> bool with_decode_hd(const Args &a, F &&f) {
   auto by_gc = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
     switch (gqa_chunk(a.group)) {
-      case 8: f(Decode<T, KV, HD, 8, TC>{}); break;
-      case 4: f(Decode<T, KV, HD, 4, TC>{}); break;
-      case 2: f(Decode<T, KV, HD, 2, TC>{}); break;
-      default: f(Decode<T, KV, HD, 1, TC>{}); break;
+      case 8: f(Decode<T, KV, HD, 8, TC, FS>{}); break;
+      case 4: f(Decode<T, KV, HD, 4, TC, FS>{}); break;
+      case 2: f(Decode<T, KV, HD, 2, TC, FS>{}); break;
+      default: f(Decode<T, KV, HD, 1, TC, FS>{}); break;
     }
   };
   if constexpr (TC) {
@@ -122,7 +135,11 @@ template <typename T, typename KV, bool TC, typename F> bool with_decode_hd(cons
 
 // Calls f on the instantiation for a's head dim, GQA group and cache dtype; false when none fits.
 template <typename T, typename F> bool with_decode(const Args &a, bool tc, F &&f) {
-  if (a.kv_fp8) return tc && with_decode_hd<T, __nv_fp8_e4m3, true>(a, f);
+  if (a.kv_fp8) {
+    if (!tc) return false;
+    return fp8_stages() == 6 ? with_decode_hd<T, __nv_fp8_e4m3, true, 6>(a, f)
+                             : with_decode_hd<T, __nv_fp8_e4m3, true, kFp8Stages>(a, f);
+  }
   return tc ? with_decode_hd<T, T, true>(a, f) : with_decode_hd<T, T, false>(a, f);
 }
 
