@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -15,6 +14,7 @@
 #include "attention_decode_tc.cuh"
 #include "attention_decode_tc_fp8.cuh"
 #include "attention_host.cuh"
+#include "env_switch.h"
 
 namespace updraft::cuda::attn {
 
@@ -40,15 +40,12 @@ inline int choose_splits(long long base_ctas, int ctx_cap, long long slots, long
   return 1;
 }
 
-// Pipeline stages per warp of the FP8 decode kernel: kFp8Stages, or UPDRAFT_ATTN_FP8_STAGES=6 (an A/B
-// switch for bench_attention; read once). A stage is 4 KiB at headDim 128: 4 stages → 65 KiB per CTA
-// and 3 CTAs per SM; 6 → 97.5 KiB and 2.
+// Pipeline stages per warp of the FP8 decode kernel: kFp8Stages (a stage is 4 KiB at headDim 128: 65
+// KiB per CTA, 3 CTAs per SM), or 6 (97.5 KiB, 2 CTAs) with UPDRAFT_ATTN_FP8_SHORT_PIPELINE=0, the A/B
+// of GPU run 18 (4 stages: 383 µs, 6: 411 µs at batch 512 × 1152). Read once.
 constexpr int kFp8Stages = 4;
 inline int fp8_stages() {
-  static const int stages = [] {
-    const char *v = std::getenv("UPDRAFT_ATTN_FP8_STAGES");
-    return v && std::atoi(v) == 6 ? 6 : kFp8Stages;
-  }();
+  static const int stages = env_switch_on("UPDRAFT_ATTN_FP8_SHORT_PIPELINE") ? kFp8Stages : 6;
   return stages;
 }
 

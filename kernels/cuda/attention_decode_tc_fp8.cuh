@@ -22,7 +22,8 @@
 // Shared memory per warp stage: 16 positions × headDim bytes × (k, v), rows of 16-byte chunks
 // swizzled by chunk ^ (row mod chunksPerRow), + a per-position bias: half a 16-bit stage. 4 warps ×
 // 4 stages × 4 KiB (+ bias) = 65 KiB at headDim 128, so 3 CTAs per SM (12 warps) where the 16-bit
-// kernel fits 2; UPDRAFT_ATTN_FP8_STAGES=6 gives 97.5 KiB and 2 CTAs (attention_decode_host.cuh).
+// kernel fits 2 (UPDRAFT_ATTN_FP8_SHORT_PIPELINE=0: 6 stages, 2 CTAs; attention_decode_host.cuh).
+// It reaches ~88% of copy bandwidth, instruction-bound (bench/NOTES.md run 23).
 #ifndef UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 #define UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 
@@ -32,7 +33,7 @@
 
 namespace updraft::cuda::attn {
 
-// S: stages per warp (kFp8Stages, or UPDRAFT_ATTN_FP8_STAGES: attention_decode_host.cuh).
+// S: stages per warp (kFp8Stages, or 6: attention_decode_host.cuh).
 template <int HD, int STAGES> struct DecodeTcFp8Shape {
   static_assert(HD == 64 || HD == 128, "decode-tc fp8: headDim 64 or 128");
   static constexpr int S = STAGES;
