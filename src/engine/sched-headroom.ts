@@ -7,7 +7,10 @@
  *
  * The fraction starts at `initialRatio`, falls by `decayPerStep` every step without a preemption down to
  * `minRatio` (most requests stop before max_tokens, so a fixed high reserve would waste the cache), and
- * jumps back to `initialRatio` when a step preempts.
+ * jumps back to `initialRatio` when a step preempts or the scheduler is idle (as SGLang re-inits it on
+ * an idle loop): what a burst meets must not depend on how long the server ran light traffic before.
+ * Without the idle reset, throughput-1000 run after the rest of the serving suite met a reserve that
+ * had decayed to its floor and preempted 197 times, against 80 on a fresh server (bench/NOTES.md).
  */
 import type { Request } from './request.ts';
 
@@ -45,6 +48,11 @@ export class DecodeHeadroom {
   /** After scheduling a step: back to the initial ratio when it preempted, else one decay step down. */
   afterStep(preempted: boolean): void {
     this.#ratio = preempted ? this.config.initialRatio : Math.max(this.config.minRatio, this.#ratio - this.config.decayPerStep);
+  }
+
+  /** Back to the initial ratio: nothing is running, so no decode has shown how long outputs are. */
+  reset(): void {
+    this.#ratio = this.config.initialRatio;
   }
 
   /** Tokens the request may still generate, of which `ratio` is reserved. */

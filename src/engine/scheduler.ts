@@ -193,6 +193,7 @@ export class Scheduler {
     }
     const step = new StepBuilder(this.config.maxNumBatchedTokens);
     const preempted: string[] = [];
+    if (this.#running.length === 0) this.#headroom?.reset();  // idle: a new burst meets the full reserve
     this.#scheduleRunning(step, preempted);
     if (preempted.length === 0) this.#admitWaiting(step);
     this.#headroom?.afterStep(preempted.length > 0);

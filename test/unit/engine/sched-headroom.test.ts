@@ -46,6 +46,21 @@ describe('decode headroom at admission', () => {
     expect(sched.numRunning).toBe(1);
   });
 
+  it('is back to its initial reserve after the scheduler was idle, however far it had decayed', () => {
+    // 50 steps take the reserve from 1 to 0; x alone decodes for 50, then the scheduler idles.
+    const { sched } = setup({ numBlocks: 25, blockSize: 4, maxModelLen: 64, headroom: { initialRatio: 1, minRatio: 0, decayPerStep: 0.02 }, enablePrefixCaching: false });
+    sched.addRequest(req('x', 8, { maxTokens: 50, ignoreEos: true }));
+    while (sched.hasUnfinishedRequests()) step(sched);
+    step(sched); // idle
+    // The scenario of the test above: at a reserve of 0 b would be admitted at once; at ~1 it waits.
+    sched.addRequest(req('a', 8, { maxTokens: 40, ignoreEos: true }));
+    step(sched);
+    sched.addRequest(req('b', 8, { maxTokens: 40, ignoreEos: true }));
+    step(sched);
+    expect(sched.numRunning).toBe(1);
+    expect(sched.numWaiting).toBe(1);
+  });
+
   it('decays while nothing is preempted and resets on a preemption; conservativeness 0 turns it off', () => {
     const h = new DecodeHeadroom({ initialRatio: 0.7, minRatio: 0.1, decayPerStep: 0.25 });
     h.afterStep(false);
@@ -54,6 +69,9 @@ describe('decode headroom at admission', () => {
     h.afterStep(false);
     expect(h.ratio).toBeCloseTo(0.1);
     h.afterStep(true);
+    expect(h.ratio).toBe(0.7);
+    h.afterStep(false);
+    h.reset();
     expect(h.ratio).toBe(0.7);
     expect(headroomFromConservativeness(0)).toBeNull();
     expect(headroomFromConservativeness(1)).toEqual({ initialRatio: 0.7, minRatio: 0.1, decayPerStep: 0.001 });
