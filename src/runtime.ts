@@ -102,6 +102,13 @@ export async function startRuntime(config: ServeConfig, options: RuntimeOptions 
       created: Math.floor(Date.now() / 1000),
       maxModelLen: model.maxModelLen,
       vocabSize: model.config.vocabSize,
+      kvCache: {
+        cacheDtype: config.kvCacheDtype,
+        storageDtype: model.kvCacheDtype,
+        blockSize: model.blockSize,
+        numBlocks: kv.pool.numUsableBlocks,
+        enablePrefixCaching: config.enablePrefixCaching,
+      },
     };
     const encodePool = await startEncodePool(config, model, options.log);
     const service = new LocalInferenceService(card, engine, model.tokenizer, {

@@ -17,6 +17,20 @@ export interface ModelCard {
   maxModelLen: number;
   /** Columns of the model's logits (token ids below it exist): bounds logit_bias ids. Unknown: unchecked. */
   vocabSize?: number;
+  /** The paged KV cache as configured at load (/metrics' cache_config_info); absent for remote services. */
+  kvCache?: KvCacheCard;
+}
+
+/** What /metrics reports of the KV cache, as vLLM's `vllm:cache_config_info` labels do. */
+export interface KvCacheCard {
+  /** `--kv-cache-dtype` as given: 'auto', 'fp8' or 'fp8_e4m3'. */
+  cacheDtype: string;
+  /** The element dtype the cache is stored in ('bf16', 'f32', 'f8e4m3', ...). */
+  storageDtype: string;
+  blockSize: number;
+  /** Usable blocks (the reserved null block excluded). */
+  numBlocks: number;
+  enablePrefixCaching: boolean;
 }
 
 /** One chat message as the chat template sees it (OpenAI shape, content already flattened or kept as parts). */

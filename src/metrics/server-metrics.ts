@@ -11,11 +11,11 @@
  * loop, GC) come from prom-client's default collectors, created on the first scrape.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FinishReason, ServiceStats } from '../engine/inference-service.ts';
+import type { FinishReason, KvCacheCard, ServiceStats } from '../engine/inference-service.ts';
 
-/** What the metrics need of the service: its stats and the served model's name. */
+/** What the metrics need of the service: its stats, the served model's name and its KV cache's set-up. */
 export interface MetricsSource {
-  readonly model: { readonly id: string };
+  readonly model: { readonly id: string; readonly kvCache?: KvCacheCard };
   stats(): ServiceStats;
 }
 
@@ -70,6 +70,7 @@ export const METRIC_NAMES = {
   engineDevice: ['updraft_engine_device_seconds_total', null],
   engineHostCritical: ['updraft_engine_host_critical_seconds_total', null],
   engineDeviceIdle: ['updraft_engine_device_idle_seconds_total', null],
+  cacheConfig: ['updraft_cache_config_info', 'vllm:cache_config_info'],
 } as const satisfies Record<string, readonly [string, string | null]>;
 
 /** Older endpoint pickers (Inference Extension < v1) read vLLM's previous name for KV usage. */
@@ -149,6 +150,21 @@ export class ServerMetrics {
       }
     };
     new Gauge({ name: 'updraft_info', help: 'Always 1; the served model in model_name.', labelNames, registers }).set(labels, 1);
+    const kvCache = source.model.kvCache;
+    if (kvCache !== undefined) {
+      // vLLM's label names (its CacheConfig fields as strings), plus the storage dtype `auto` resolved to.
+      const cacheLabels = {
+        ...labels,
+        block_size: String(kvCache.blockSize),
+        cache_dtype: kvCache.cacheDtype,
+        kv_cache_storage_dtype: kvCache.storageDtype,
+        num_gpu_blocks: String(kvCache.numBlocks),
+        enable_prefix_caching: String(kvCache.enablePrefixCaching),
+      };
+      for (const name of METRIC_NAMES.cacheConfig) {
+        new Gauge({ name, help: 'Always 1; the KV cache set-up in its labels.', labelNames: Object.keys(cacheLabels), registers }).set(cacheLabels, 1);
+      }
+    }
     gauge(METRIC_NAMES.running, 'Requests in the running batch.', (s) => s.numRunning);
     gauge(METRIC_NAMES.waiting, 'Requests waiting to be scheduled.', (s) => s.numWaiting);
     gauge([...METRIC_NAMES.kvUsage, LEGACY_KV_USAGE_NAME], 'Fraction of KV cache blocks in use (1 = 100 percent).', (s) => s.kvCacheUsage);

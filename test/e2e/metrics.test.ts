@@ -75,6 +75,16 @@ describe('GET /metrics on a real server', () => {
 
   it('counts tokens, prefix-cache use, finish reasons and latencies of served requests', async () => {
     const before = await scrape(server);
+    // The KV cache's set-up, in vLLM's cache_config_info labels (the CPU's auto cache is f32).
+    const cacheLabels = {
+      block_size: String(server.runtime.model.blockSize),
+      cache_dtype: 'auto',
+      kv_cache_storage_dtype: 'f32',
+      num_gpu_blocks: String(server.runtime.engine.scheduler.kv.pool.numUsableBlocks),
+      enable_prefix_caching: 'true',
+    };
+    expect(value(before, 'vllm:cache_config_info', cacheLabels)).toBe(1);
+    expect(value(before, 'updraft_cache_config_info', cacheLabels)).toBe(1);
     expect(value(before, 'vllm:num_requests_running')).toBe(0);
     expect(value(before, 'vllm:generation_tokens_total')).toBe(0);
 

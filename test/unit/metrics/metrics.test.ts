@@ -32,14 +32,15 @@ function chat(app: ReturnType<typeof createApp>, body: Record<string, unknown>, 
 
 describe('GET /metrics', () => {
   it('exposes every metric under its updraft_ name and its vLLM alias, with model_name, plus process metrics', async () => {
-    const app = createApp(new FakeInferenceService());
+    const kvCache = { cacheDtype: 'fp8', storageDtype: 'f8e4m3', blockSize: 16, numBlocks: 1000, enablePrefixCaching: true };
+    const app = createApp(new FakeInferenceService({ model: { kvCache } }));
     const { text, samples } = await scrape(app);
     const types = metricTypes(text);
     const expectType = (name: string, type: string) => expect(types.get(name), name).toBe(type);
     for (const [key, names] of Object.entries(METRIC_NAMES)) {
       for (const name of names) {
         if (name === null) continue;
-        const type = ['running', 'waiting', 'kvUsage'].includes(key)
+        const type = ['running', 'waiting', 'kvUsage', 'cacheConfig'].includes(key)
           ? 'gauge'
           : ['ttft', 'itl', 'e2e', 'queue', 'requestPromptTokens', 'requestGenerationTokens'].includes(key)
             ? 'histogram'
@@ -53,6 +54,9 @@ describe('GET /metrics', () => {
     }
     expect(sampleValue(samples, 'vllm:request_success_total', { ...MODEL, finished_reason: 'stop' })).toBe(0);
     expect(sampleValue(samples, 'updraft_info', MODEL)).toBe(1);
+    const cacheLabels = { ...MODEL, block_size: '16', cache_dtype: 'fp8', kv_cache_storage_dtype: 'f8e4m3', num_gpu_blocks: '1000', enable_prefix_caching: 'true' };
+    expect(sampleValue(samples, 'vllm:cache_config_info', cacheLabels)).toBe(1);
+    expect(sampleValue(samples, 'updraft_cache_config_info', cacheLabels)).toBe(1);
     expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
     expect(types.get('process_resident_memory_bytes')).toBe('gauge');
     expect(types.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
