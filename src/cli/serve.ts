@@ -80,13 +80,16 @@ export async function serve(config: ServeConfig, logger: Logger = createLogger({
         return;
       }
       stopping = true;
+      // Close the listening socket first (synchronously, inside close()), then say so: whoever reads
+      // the line may connect at once and must be refused.
+      const closed = server.close();
       log(`${signal}: no longer accepting requests; draining in-flight requests for up to ${config.shutdownTimeout} s`);
       const cut = setTimeout(() => {
         log(`shutdown timeout (${config.shutdownTimeout} s): aborting the requests still running`);
         abortAll();
       }, config.shutdownTimeout * 1000);
       try {
-        await server.close();
+        await closed;
       } catch (error) {
         logger.error({ err: error }, 'closing the HTTP server failed');
       }
