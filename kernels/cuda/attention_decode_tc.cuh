@@ -12,10 +12,11 @@
 // of HBM bandwidth.
 //
 // Warp stage: 16 positions of k and v, copied whole rows per cp.async instruction (issue_stage_rows;
-// 10-25% faster than half-sector copies of 16 rows, bench/NOTES.md run 19) into swizzled 16-byte
-// chunks (chunk ^ (row & 7), so ldmatrix is conflict free), plus a per-position bias (0, or -inf for
-// masked block ids and positions past the split). Fragments (lane = 4·g + t): S rows g (heads), columns 2t, 2t+1 of each n8 block (positions);
-// rows g + 8 are never used. Online softmax on those fragments in f32, log2 domain.
+// 10-25% faster than 32 bytes of 16 rows per instruction, bench/NOTES.md run 19) into swizzled
+// 16-byte chunks (chunk ^ (row & 7), so ldmatrix is conflict free), plus a per-position bias (0, or
+// -inf for masked block ids and positions past the split). Fragments (lane = 4·g + t): S rows g
+// (heads), columns 2t, 2t+1 of each n8 block (positions); rows g + 8 are never used. Online softmax
+// on those fragments in f32, log2 domain.
 //
 // q / cache / out all bf16 or all f16; head dim 64 or 128; any block size; GQA chunk 1, 2, 4 or 8.
 // Shared memory: 4 warps × S stages × 2 · 16 · headDim · 2 bytes + bias = 64.5 KiB (headDim 64, S 4)
@@ -78,9 +79,9 @@ __device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Is
 
 // Starts copying one warp stage — kTcP positions' k and v rows of ROW_BYTES each, into swizzled
 // rows (chunk c of row r at chunk c ^ (r & min(7, chunks − 1))) — with whole rows per cp.async
-// instruction: lane = (row ri, chunk c), so one instruction covers 32 / chunks full rows. (Half a
-// sector per row and 16 rows per instruction, the first layout, left the FP8 kernel at 70% of copy
-// bandwidth with L2 busier than DRAM: bench/NOTES.md.) crow: the cache row of position (lane & 15)
+// instruction: lane = (row ri, chunk c), so one instruction covers 32 / chunks full rows. (32 bytes
+// of each of 16 rows per instruction, the first layout, left the FP8 kernel at 70% of copy bandwidth
+// with L2 busier than DRAM: bench/NOTES.md.) crow: the cache row of position (lane & 15)
 // of the tile, -1 when masked (zero-filled, bias -inf); kbase / vbase: this CTA's kv head in row 0.
 template <int ROW_BYTES>
 __device__ __forceinline__ void issue_stage_rows(unsigned st, unsigned v_off, const uint8_t *kbase, const uint8_t *vbase,
