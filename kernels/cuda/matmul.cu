@@ -20,13 +20,16 @@
 //                                   K across warps in the block, register double-  K % 8 == 0; x, W 16-byte
 //                                   buffered W loads, mma.sync as in v2; one        aligned)
 //                                   barrier, ordered reduce in shared memory
+//   6        matmul_v4_wgmma.cuh    variant 4's kernel on a persistent grid: one    as 4
+//                                   CTA per SM looping over tiles, the next tile's
+//                                   loads overlapping the current tile's epilogue
 //
 // Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
 // shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
 // else, for M <= 16, v5 (UPDRAFT_GEMM_DECODE=2 turns it off: then v3 when N >= kAutoTallDecodeN and v2
-// below); v4 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_WGMMA=0 turns it
-// off); v3 between.
+// below); v6 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_PERSISTENT=0: v4 instead; UPDRAFT_GEMM_WGMMA=0
+// turns both off); v3 between.
 // An explicitly requested variant that cannot take the op returns UD_ERR_UNSUPPORTED with the reason;
 // matmul_supports() gives the same answer without data (pointer alignment is only known at launch).
 //
@@ -52,7 +55,7 @@ namespace {
 
 using matmul_detail::Problem;
 
-constexpr int kNumVariants = 5;
+constexpr int kNumVariants = 6;
 constexpr int64_t kAutoWgmmaMinM = 128;
 constexpr int64_t kAutoTallDecodeN = 16384;
 
@@ -133,6 +136,13 @@ bool wgmma_enabled_by_env() {
   return enabled;
 }
 
+// The persistent grid (v6) rather than one CTA per tile (v4) for auto's wgmma GEMMs;
+// UPDRAFT_GEMM_PERSISTENT=0 turns it off for A/B runs (read once).
+bool persistent_gemm_by_env() {
+  static const bool enabled = env_switch_on("UPDRAFT_GEMM_PERSISTENT");
+  return enabled;
+}
+
 // Auto runs variant 5 for M <= 16 (where it takes the op). Measured on an H200 in the 8B decode (no L2
 // flush, kernels back to back): 5.57 ms/token with v5 against 6.43 ms with v2/v3 — although, with L2
 // flushed before every launch, bench_matmul shows v5 no faster than v2 on qkv/o. UPDRAFT_GEMM_DECODE=2
@@ -152,6 +162,7 @@ bool variant_accepts(int variant, const Problem &p, std::string *why) {
     case 3: return matmul_detail::v3_accepts(p, why);
     case 4: return matmul_detail::v4_accepts(p, why);
     case 5: return matmul_detail::v5_accepts(p, why);
+    case 6: return matmul_detail::v4_accepts(p, why);
     default:
       if (why) *why = "matmul has variants 1.." + std::to_string(kNumVariants) + ", not " + std::to_string(variant);
       return false;
@@ -165,7 +176,8 @@ int auto_variant(const Problem &p) {
   // at 70–88% of copy bandwidth where v2 reaches 45–60%; v2 wins on the shorter projections.
   if (p.m <= matmul_detail::kV2MaxM && p.n >= kAutoTallDecodeN && matmul_detail::v3_accepts(p, nullptr)) return 3;
   if (p.m <= matmul_detail::kV2MaxM && matmul_detail::v2_accepts(p, nullptr)) return 2;
-  if (wgmma_enabled_by_env() && p.m >= kAutoWgmmaMinM && matmul_detail::v4_accepts(p, nullptr)) return 4;
+  if (wgmma_enabled_by_env() && p.m >= kAutoWgmmaMinM && matmul_detail::v4_accepts(p, nullptr))
+    return persistent_gemm_by_env() ? 6 : 4;
   if (matmul_detail::v3_accepts(p, nullptr)) return 3;
   return 1;
 }
@@ -176,6 +188,7 @@ ud_status run_variant(int variant, const Problem &p, KernelContext &ctx) {
     case 3: return matmul_detail::run_v3(p, ctx);
     case 4: return matmul_detail::run_v4(p, ctx);
     case 5: return matmul_detail::run_v5(p, ctx);
+    case 6: return matmul_detail::run_v4(p, ctx, /*persistent=*/true);
     default: return matmul_detail::run_v1(p, ctx);
   }
 }
@@ -210,8 +223,8 @@ ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
     int variant = auto_variant(p);
     ud_status s = run_variant(variant, p, ctx);
     // A fast path that turns out unavailable at run time (no tensor-map encoder, too little shared
-    // memory, not a Hopper device) falls back: v4 to v3, anything to the simple kernel, which always runs.
-    if (s == UD_ERR_UNSUPPORTED && variant == 4 && matmul_detail::v3_accepts(p, nullptr)) {
+    // memory, not a Hopper device) falls back: v4 or v6 to v3, anything to the simple kernel, which always runs.
+    if (s == UD_ERR_UNSUPPORTED && (variant == 4 || variant == 6) && matmul_detail::v3_accepts(p, nullptr)) {
       variant = 3;
       s = run_variant(variant, p, ctx);
     }

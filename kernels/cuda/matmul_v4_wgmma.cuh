@@ -1,6 +1,8 @@
-// matmul variant 4 — Hopper GEMM (sm_90a): wgmma.mma_async (HGMMA) on operands that TMA
+// matmul variants 4 and 6 — Hopper GEMM (sm_90a): wgmma.mma_async (HGMMA) on operands that TMA
 // (cp.async.bulk.tensor) brings into shared memory, with an mbarrier pipeline between a producer
-// warpgroup and two consumer warpgroups.
+// warpgroup and two consumer warpgroups. One kernel, two grids: variant 4 launches a CTA per output
+// tile; variant 6 launches at most one per multiprocessor and each loops over tiles (persistent), so
+// the loads of a CTA's next tile overlap the end of the current one (see matmul_v4_kernel).
 //
 // CTA tile 128 (M) × BN (N, 256 or 128) × 64 (K); 384 threads = 3 warpgroups:
 //   warpgroup 0: producer. One thread waits for a free stage (empty barrier), posts the stage's byte
@@ -298,7 +300,24 @@ template <> __device__ __forceinline__ void wgmma_m64k16<256, __half>(float (&d)
 #endif
 }
 
+// Origin of output tile `tile` (row-major over tiles, grouped along M by kV4GroupM for L2 reuse, as
+// variant 3): CTAs that run at the same time share W column blocks and x row blocks.
+__device__ __forceinline__ void v4_tile_origin(int tile, int num_m, int num_n, int bn, int &m0, int &n0) {
+  const int group = tile / (kV4GroupM * num_n);
+  const int first_m = group * kV4GroupM;
+  const int group_size = min(num_m - first_m, kV4GroupM);
+  m0 = (first_m + (tile % (kV4GroupM * num_n)) % group_size) * kV4BM;
+  n0 = ((tile % (kV4GroupM * num_n)) / group_size) * bn;
+}
+
 // Resources (nvcc 13.0, sm_90a): see kernels/dev/matmul/PREDICTIONS.md.
+//
+// Each CTA computes tiles blockIdx.x, blockIdx.x + gridDim.x, ... With one CTA per tile (variant 4)
+// that loop runs once; with one CTA per multiprocessor (variant 6, persistent) the producer runs on
+// into the next tile while the consumers finish the last k-steps and write the epilogue, so the next
+// tile's first stages are already in shared memory when its MMAs start (no pipeline fill, no CTA
+// launch per tile). The stage ring and its barrier phases run on across tiles: `it` counts k-steps
+// over the CTA's whole life.
 template <typename T, typename TY, int BN>
 __global__ void __launch_bounds__(kV4Threads, 1)
     matmul_v4_kernel(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_w,
@@ -315,15 +334,8 @@ __global__ void __launch_bounds__(kV4Threads, 1)
   const uint32_t tiles_base = (smem_u32(v4_smem) + 1023u) & ~1023u;
   const uint32_t full0 = smem_u32(&full_bar[0]), empty0 = smem_u32(&empty_bar[0]);
 
-  // Tile coordinates, grouped along M for L2 reuse (as variant 3).
   const int num_m = (m + kV4BM - 1) / kV4BM, num_n = (n + BN - 1) / BN;
-  const int pid = blockIdx.x;
-  const int group = pid / (kV4GroupM * num_n);
-  const int first_m = group * kV4GroupM;
-  const int group_size = min(num_m - first_m, kV4GroupM);
-  const int tile_m = first_m + (pid % (kV4GroupM * num_n)) % group_size;
-  const int tile_n = (pid % (kV4GroupM * num_n)) / group_size;
-  const int m0 = tile_m * kV4BM, n0 = tile_n * BN;
+  const int num_tiles = num_m * num_n;
   const int k_tiles = (k + kV4BK - 1) / kV4BK;
 
   const int wg = threadIdx.x / 128;
@@ -343,57 +355,70 @@ __global__ void __launch_bounds__(kV4Threads, 1)
     if (threadIdx.x == 0) {
       tma_prefetch_map(&tmap_x);
       tma_prefetch_map(&tmap_w);
-      for (int kt = 0; kt < k_tiles; kt++) {
-        const int s = kt % STAGES;
-        // Round r = kt / STAGES of stage s needs round r-1's data released by the consumers, i.e. the
-        // empty barrier's phase r-1 completed (parity (r-1) & 1). Round 0 finds the stage free.
-        if (kt >= STAGES) mbar_wait(empty0 + 8 * s, ((kt / STAGES) - 1) & 1);
-        const uint32_t dst = tiles_base + s * kStageBytes;
-        mbar_arrive_expect_tx(full0 + 8 * s, kStageBytes);  // full box bytes, zero-filled parts included
-        tma_load_2d(dst, &tmap_x, kt * kV4BK, m0, full0 + 8 * s);
-        tma_load_2d(dst + kABytes, &tmap_w, kt * kV4BK, n0, full0 + 8 * s);
+      uint32_t it = 0;
+      for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+        int m0, n0;
+        v4_tile_origin(tile, num_m, num_n, BN, m0, n0);
+        for (int kt = 0; kt < k_tiles; kt++, it++) {
+          const uint32_t s = it % STAGES, round = it / STAGES;
+          // Round r of stage s needs round r-1's data released by the consumers, i.e. the empty
+          // barrier's phase r-1 completed (parity (r-1) & 1). Round 0 finds the stage free.
+          if (round > 0) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
+          const uint32_t dst = tiles_base + s * kStageBytes;
+          mbar_arrive_expect_tx(full0 + 8 * s, kStageBytes);  // full box bytes, zero-filled parts included
+          tma_load_2d(dst, &tmap_x, kt * kV4BK, m0, full0 + 8 * s);
+          tma_load_2d(dst + kABytes, &tmap_w, kt * kV4BK, n0, full0 + 8 * s);
+        }
       }
     }
   } else {
     setmaxnreg_inc<232>();
     const int cw = wg - 1;  // consumer index: rows 64*cw .. 64*cw+63 of the tile
-    float d[BN / 2];
-#pragma unroll
-    for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
-
-    for (int kt = 0; kt < k_tiles; kt++) {
-      const int s = kt % STAGES;
-      mbar_wait(full0 + 8 * s, (kt / STAGES) & 1);
-      __syncwarp();  // lanes leave the spin loop separately; wgmma's .sync.aligned needs the warp converged
-      const uint32_t a_base = tiles_base + s * kStageBytes + cw * 64 * 128;
-      const uint32_t b_base = tiles_base + s * kStageBytes + kABytes;
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kV4BK / 16; kk++)
-        wgmma_m64k16<BN, T>(d, wgmma_desc_sw128(a_base + kk * 32), wgmma_desc_sw128(b_base + kk * 32));
-      wgmma_commit();
-      // At most this k-tile's group still pending: the previous one has finished reading its stage.
-      wgmma_wait<1>();
-      if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((kt - 1) % STAGES));
-    }
-    wgmma_wait<0>();
-
-    // Accumulator layout (per warpgroup, 64 × BN): warp w of the group owns rows 16w .. 16w+15;
-    // d[4j + 0..1] = (row 16w + lane/4, cols 8j + 2(lane%4) + 0..1), d[4j + 2..3] = (that row + 8, same).
     const int warp_in_group = (threadIdx.x % 128) / 32;
-    const int row_lo = m0 + cw * 64 + warp_in_group * 16 + (lane >> 2);
-    const int col_base = n0 + 2 * (lane & 3);
+    uint32_t it = 0;
+    for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+      int m0, n0;
+      v4_tile_origin(tile, num_m, num_n, BN, m0, n0);
+      float d[BN / 2];
 #pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-      const int col = col_base + 8 * j;
-      if (col >= n) continue;
-      float b0 = 0.0f, b1 = 0.0f;
-      if (bias) {
-        b0 = load_any(bias, bias_dtype, col);
-        if (col + 1 < n) b1 = load_any(bias, bias_dtype, col + 1);
+      for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
+
+      for (int kt = 0; kt < k_tiles; kt++, it++) {
+        const uint32_t s = it % STAGES;
+        mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
+        __syncwarp();  // lanes leave the spin loop separately; wgmma's .sync.aligned needs the warp converged
+        const uint32_t a_base = tiles_base + s * kStageBytes + cw * 64 * 128;
+        const uint32_t b_base = tiles_base + s * kStageBytes + kABytes;
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kV4BK / 16; kk++)
+          wgmma_m64k16<BN, T>(d, wgmma_desc_sw128(a_base + kk * 32), wgmma_desc_sw128(b_base + kk * 32));
+        wgmma_commit();
+        // At most this k-step's group still pending: the previous one has finished reading its stage.
+        wgmma_wait<1>();
+        if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % STAGES));
       }
-      if (row_lo < m) store_pair<TY>(y, n, row_lo, col, d[4 * j] + b0, d[4 * j + 1] + b1);
-      if (row_lo + 8 < m) store_pair<TY>(y, n, row_lo + 8, col, d[4 * j + 2] + b0, d[4 * j + 3] + b1);
+      wgmma_wait<0>();
+      // The tile's last stage is read: hand it back before the epilogue, so the producer can refill it
+      // for the next tile while this one is written.
+      if (lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % STAGES));
+
+      // Accumulator layout (per warpgroup, 64 × BN): warp w of the group owns rows 16w .. 16w+15;
+      // d[4j + 0..1] = (row 16w + lane/4, cols 8j + 2(lane%4) + 0..1), d[4j + 2..3] = (that row + 8, same).
+      const int row_lo = m0 + cw * 64 + warp_in_group * 16 + (lane >> 2);
+      const int col_base = n0 + 2 * (lane & 3);
+#pragma unroll
+      for (int j = 0; j < BN / 8; j++) {
+        const int col = col_base + 8 * j;
+        if (col >= n) continue;
+        float b0 = 0.0f, b1 = 0.0f;
+        if (bias) {
+          b0 = load_any(bias, bias_dtype, col);
+          if (col + 1 < n) b1 = load_any(bias, bias_dtype, col + 1);
+        }
+        if (row_lo < m) store_pair<TY>(y, n, row_lo, col, d[4 * j] + b0, d[4 * j + 1] + b1);
+        if (row_lo + 8 < m) store_pair<TY>(y, n, row_lo + 8, col, d[4 * j + 2] + b0, d[4 * j + 3] + b1);
+      }
     }
   }
 #else
@@ -491,8 +516,21 @@ inline int v4_choose_bn(const Problem &p, int sm_count) {
   return cost256 <= cost128 ? 256 : 128;
 }
 
+// Benchmark/test hook: caps the persistent grid (variant 6) at this many CTAs when > 0, so that a small
+// problem still walks several tiles per CTA (bench_matmul's checks).
+inline int g_v6_max_ctas = 0;
+
+// CTAs to launch: one per tile (variant 4), or at most one per multiprocessor (variant 6: the kernel's
+// 193 KiB of shared memory allow one CTA per SM), each then looping over tiles.
+inline int64_t v4_grid_size(int64_t tiles, bool persistent, int sm_count) {
+  if (!persistent) return tiles;
+  int64_t ctas = tiles < sm_count ? tiles : sm_count;
+  if (g_v6_max_ctas > 0 && ctas > g_v6_max_ctas) ctas = g_v6_max_ctas;
+  return ctas;
+}
+
 template <typename T, typename TY, int BN>
-ud_status run_v4_typed(const Problem &p, KernelContext &ctx) {
+ud_status run_v4_typed(const Problem &p, KernelContext &ctx, bool persistent) {
   constexpr int kSmem = v4_smem_bytes<BN>();
   if (ctx.max_smem_per_block > 0 && kSmem > ctx.max_smem_per_block)
     return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: needs " + std::to_string(kSmem) +
@@ -508,7 +546,8 @@ ud_status run_v4_typed(const Problem &p, KernelContext &ctx) {
     return check_launch(ctx, "matmul variant 4 (shared-memory attribute)");
   const int64_t tiles = ((p.m + kV4BM - 1) / kV4BM) * ((p.n + BN - 1) / BN);
   if (tiles >= (int64_t(1) << 31)) return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: too many tiles");
-  kernel<<<static_cast<unsigned>(tiles), kV4Threads, kSmem, ctx.stream>>>(
+  const int64_t grid = v4_grid_size(tiles, persistent, sm_count_of(ctx));
+  kernel<<<static_cast<unsigned>(grid), kV4Threads, kSmem, ctx.stream>>>(
       map_x, map_w, p.bias, p.bias_dtype, static_cast<TY *>(p.y), static_cast<int>(p.m), static_cast<int>(p.n),
       static_cast<int>(p.k));
   return check_launch(ctx, "matmul variant 4");
@@ -516,17 +555,20 @@ ud_status run_v4_typed(const Problem &p, KernelContext &ctx) {
 
 // y is x's dtype or f32 (v4_accepts): two output types per input type.
 template <typename T, int BN>
-ud_status run_v4_bn(const Problem &p, KernelContext &ctx) {
-  if (p.y_dtype == UD_F32) return run_v4_typed<T, float, BN>(p, ctx);
-  return run_v4_typed<T, T, BN>(p, ctx);
+ud_status run_v4_bn(const Problem &p, KernelContext &ctx, bool persistent) {
+  if (p.y_dtype == UD_F32) return run_v4_typed<T, float, BN>(p, ctx, persistent);
+  return run_v4_typed<T, T, BN>(p, ctx, persistent);
 }
 
-inline ud_status run_v4(const Problem &p, KernelContext &ctx) {
+// Variant 4 (persistent = false: one CTA per tile) and variant 6 (persistent: one CTA per SM, looping).
+inline ud_status run_v4(const Problem &p, KernelContext &ctx, bool persistent = false) {
   if (!device_is_sm90(ctx.device))
-    return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: needs a compute capability 9.0 (Hopper) device");
+    return ctx.fail(UD_ERR_UNSUPPORTED, std::string("matmul variant ") + (persistent ? "6" : "4") +
+                                            ": needs a compute capability 9.0 (Hopper) device");
   const int bn = v4_choose_bn(p, sm_count_of(ctx));
-  if (p.w_dtype == UD_BF16) return bn == 256 ? run_v4_bn<__nv_bfloat16, 256>(p, ctx) : run_v4_bn<__nv_bfloat16, 128>(p, ctx);
-  return bn == 256 ? run_v4_bn<__half, 256>(p, ctx) : run_v4_bn<__half, 128>(p, ctx);
+  if (p.w_dtype == UD_BF16)
+    return bn == 256 ? run_v4_bn<__nv_bfloat16, 256>(p, ctx, persistent) : run_v4_bn<__nv_bfloat16, 128>(p, ctx, persistent);
+  return bn == 256 ? run_v4_bn<__half, 256>(p, ctx, persistent) : run_v4_bn<__half, 128>(p, ctx, persistent);
 }
 
 }  // namespace updraft::cuda::matmul_detail

@@ -314,6 +314,7 @@ void check_capture(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {4, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, true}},
       {5, {5, 4096, 520, UD_BF16, UD_BF16, UD_BF16, true}},     // split tiles reduced in shared memory
       {5, {9, 200, 20011, UD_BF16, UD_BF16, UD_F32, true}},     // NB=2, warps crossing tile boundaries
+      {6, {1200, 264, 3500, UD_BF16, UD_BF16, UD_BF16, true}},  // persistent: 280 tiles, > 1 per CTA
   };
   for (const Item &it : items) {
     if (!g_enabled[it.variant]) continue;
@@ -410,6 +411,14 @@ void check_shapes(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
           for (int bn : {128, 256}) {
             md::g_v4_force_bn = bn;
             record(tally, "v4/bn" + std::to_string(bn) + " " + case_label(c), run_case(bench, h, d, 4));
+            // The persistent grid cut to 1-3 CTAs: each walks many tiles, and the stage ring's phases
+            // run on across tile boundaries (at K = 8 a tile is one k-step; at 4104, 65).
+            for (int ctas : {1, 2, 3}) {
+              md::g_v6_max_ctas = ctas;
+              record(tally, "v6/bn" + std::to_string(bn) + "/ctas" + std::to_string(ctas) + " " + case_label(c),
+                     run_case(bench, h, d, 6));
+            }
+            md::g_v6_max_ctas = 0;
           }
           md::g_v4_force_bn = 0;
         }
@@ -625,7 +634,7 @@ int main(int argc, char **argv) {
       ms_list.clear();
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) ms_list.push_back(std::atoll(tok));
     } else {
-      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5] [--no-checks] [--no-perf]\n",
+      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5,6] [--no-checks] [--no-perf]\n",
                    argv[0]);
       return 1;
     }
@@ -748,12 +757,14 @@ int main(int argc, char **argv) {
           std::string label;
           int variant, v3_tile, v4_bn;
         };
-        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}};
+        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}, {"v6", 6, 0, 0}};
         if (m >= 64) {
           runs.push_back({"v3:big", 3, 1, 0});
           runs.push_back({"v3:small", 3, 2, 0});
           runs.push_back({"v4:bn256", 4, 0, 256});
           runs.push_back({"v4:bn128", 4, 0, 128});
+          runs.push_back({"v6:bn256", 6, 0, 256});
+          runs.push_back({"v6:bn128", 6, 0, 128});
         }
         std::string summary;
         double best_ms = -1;
@@ -796,7 +807,7 @@ int main(int argc, char **argv) {
             const md::V3Plan plan = md::v3_choose(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                   bench.ctx.sm_count, bench.ctx.workspace_bytes);
             note = std::string(plan.big ? "128x256" : "64x128") + " splits=" + std::to_string(plan.splits);
-          } else if (run.variant == 4) {
+          } else if (run.variant == 4 || run.variant == 6) {
             note = "128x" + std::to_string(md::v4_choose_bn(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                              bench.ctx.sm_count));
           } else if (run.variant == 5) {

@@ -89,6 +89,24 @@ export function defineMatmulTests(getDevice: () => NativeDevice): void {
       }
     });
 
+    // More output tiles than a GPU has multiprocessors (280 tiles of 128 × 128 on CUDA), with tails in M
+    // and N: a persistent grid (CUDA variant 6) walks several tiles per CTA, its operand pipeline
+    // running on across tile boundaries.
+    it.for([['bf16', 'bf16', 'bf16'], ['bf16', 'bf16', 'f32']] as [FloatDType, FloatDType, FloatDType][])(
+      'x %s, W %s -> y %s with more tiles than multiprocessors, every variant',
+      ([xDtype, wDtype, yDtype], ctx) => {
+        const rng = new Rng(25);
+        const [m, k, n] = [1200, 72, 3500];
+        const x = randomFloatTensor(rng, xDtype, [m, k]);
+        const w = randomFloatTensor(rng, wDtype, [n, k]);
+        const bias = randomFloatTensor(rng, wDtype, [n]);
+        const call: OpCall = { op: 'matmul', src: [x.tensor, w.tensor, bias.tensor], dst: [poisoned(yDtype, [m, n])] };
+        if (!getDevice().supportsOp(call)) return ctx.skip();
+        const expected = ref.matmul(x.values, w.values, bias.values, m, n, k);
+        runVariants(getDevice(), call, expected, [xDtype, wDtype, yDtype], k, `matmul [${m}, ${k}] x [${n}, ${k}] + bias`);
+      },
+    );
+
     it('has variant 0 (the backend picks) and refuses variants it lacks', () => {
       const rng = new Rng(24);
       const call: OpCall = {
