@@ -3,8 +3,7 @@
 # call, without the addon. Builds bench_matmul (with cuBLAS) and bench_attention in parallel, then
 #  1. bench_attention --quick: the attention self-tests (every variant, FP8 included) on the defaults;
 #  2. bench_attention --bench-only on ATTN_CASE with the default kernels, then again with each
-#     UPDRAFT_* switch in ATTN_AB (space-separated NAME=VALUE; default: the FP8 decode kernel's
-#     16-position stages);
+#     UPDRAFT_* switch in ATTN_AB (space-separated NAME=VALUE; default none);
 #  3. bench_matmul --variants GEMM_VARIANTS (default 4,6) over GEMM_M (default 512,1024,2048,8192):
 #     its checks (the persistent grid cut to 1-3 CTAs included), then the timings against cuBLAS.
 # Writes $OUT/attention-*.txt, $OUT/gemm.txt and $OUT/gemm.json (few files: the device tool brings back
@@ -13,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kernel-ab}
 ATTN_CASE=${ATTN_CASE:-b=512 ctx=1152}
-ATTN_AB=${ATTN_AB:-UPDRAFT_ATTN_FP8_WIDE_STAGES=0}
+ATTN_AB=${ATTN_AB:-}
 GEMM_VARIANTS=${GEMM_VARIANTS:-4,6}
 GEMM_M=${GEMM_M:-512,1024,2048,8192}
 build=$(mktemp -d)
@@ -32,8 +31,8 @@ if [[ -x $bin ]]; then
   "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-default.json" >"$OUT/attention-default.txt" 2>&1 || status=1
   echo "== attention, defaults: $ATTN_CASE"; tail -12 "$OUT/attention-default.txt"
   for ab in $ATTN_AB; do
-    env "$ab" "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-$ab.json" >"$OUT/attention-$ab.txt" 2>&1 || status=1
-    echo "== attention, $ab: $ATTN_CASE"; tail -12 "$OUT/attention-$ab.txt"
+    env "$ab" "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-${ab//=/_}.json" >"$OUT/attention-${ab//=/_}.txt" 2>&1 || status=1
+    echo "== attention, $ab: $ATTN_CASE"; tail -12 "$OUT/attention-${ab//=/_}.txt"
   done
 fi
 
