@@ -6,7 +6,7 @@
 #     UPDRAFT_* switch in ATTN_AB (space-separated NAME=VALUE; default none);
 #  3. bench_matmul --variants GEMM_VARIANTS (default 4,6) over GEMM_M (default 512,1024,2048,8192):
 #     its checks (the persistent grid cut to 1-3 CTAs included), then the timings against cuBLAS.
-# Writes $OUT/attention-*.txt, $OUT/gemm.txt and $OUT/gemm.json (few files: the device tool brings back
+# ATTN=0 skips steps 1-2. Writes $OUT/attention-*.txt, $OUT/gemm.txt and $OUT/gemm.json (few files: the device tool brings back
 # eight at most; the attention JSONs stay in $SCRATCH). Exit 0 when every check passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,16 +24,18 @@ nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DUD_BENCH_WITH_CUBLAS
 gemm_build=$!
 
 status=0
-OUT="$SCRATCH/attention-quick" bash bench/gpu/build_and_run_attention.sh --quick >"$OUT/attention-quick.txt" 2>&1 || status=1
-tail -30 "$OUT/attention-quick.txt"
-bin=${BUILD:-/tmp/attention-build}/bench_attention
-if [[ -x $bin ]]; then
-  "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-default.json" >"$OUT/attention-default.txt" 2>&1 || status=1
-  echo "== attention, defaults: $ATTN_CASE"; tail -12 "$OUT/attention-default.txt"
-  for ab in $ATTN_AB; do
-    env "$ab" "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-${ab//=/_}.json" >"$OUT/attention-${ab//=/_}.txt" 2>&1 || status=1
-    echo "== attention, $ab: $ATTN_CASE"; tail -12 "$OUT/attention-${ab//=/_}.txt"
-  done
+if [[ ${ATTN:-1} != 0 ]]; then
+  OUT="$SCRATCH/attention-quick" bash bench/gpu/build_and_run_attention.sh --quick >"$OUT/attention-quick.txt" 2>&1 || status=1
+  tail -30 "$OUT/attention-quick.txt"
+  bin=${BUILD:-/tmp/attention-build}/bench_attention
+  if [[ -x $bin ]]; then
+    "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-default.json" >"$OUT/attention-default.txt" 2>&1 || status=1
+    echo "== attention, defaults: $ATTN_CASE"; tail -12 "$OUT/attention-default.txt"
+    for ab in $ATTN_AB; do
+      env "$ab" "$bin" --bench-only --case "$ATTN_CASE" --json "$SCRATCH/attention-${ab//=/_}.json" >"$OUT/attention-${ab//=/_}.txt" 2>&1 || status=1
+      echo "== attention, $ab: $ATTN_CASE"; tail -12 "$OUT/attention-${ab//=/_}.txt"
+    done
+  fi
 fi
 
 if wait "$gemm_build"; then

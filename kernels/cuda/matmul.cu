@@ -23,6 +23,10 @@
 //   6        matmul_v4_wgmma.cuh    variant 4's kernel on a persistent grid: one    as 4
 //                                   CTA per SM looping over tiles, the next tile's
 //                                   loads overlapping the current tile's epilogue
+//   7        matmul_v4_wgmma.cuh    variant 4 in clusters of 2 CTAs along M: each   as 4
+//                                   W tile copied once from L2 into both (TMA
+//                                   multicast, half each)
+//   8        matmul_v4_wgmma.cuh    7 on a persistent grid (as 6)                   as 4
 //
 // Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
@@ -55,7 +59,7 @@ namespace {
 
 using matmul_detail::Problem;
 
-constexpr int kNumVariants = 6;
+constexpr int kNumVariants = 8;
 constexpr int64_t kAutoWgmmaMinM = 128;
 constexpr int64_t kAutoTallDecodeN = 16384;
 
@@ -162,7 +166,9 @@ bool variant_accepts(int variant, const Problem &p, std::string *why) {
     case 3: return matmul_detail::v3_accepts(p, why);
     case 4: return matmul_detail::v4_accepts(p, why);
     case 5: return matmul_detail::v5_accepts(p, why);
-    case 6: return matmul_detail::v4_accepts(p, why);
+    case 6:
+    case 7:
+    case 8: return matmul_detail::v4_accepts(p, why);
     default:
       if (why) *why = "matmul has variants 1.." + std::to_string(kNumVariants) + ", not " + std::to_string(variant);
       return false;
@@ -188,7 +194,9 @@ ud_status run_variant(int variant, const Problem &p, KernelContext &ctx) {
     case 3: return matmul_detail::run_v3(p, ctx);
     case 4: return matmul_detail::run_v4(p, ctx);
     case 5: return matmul_detail::run_v5(p, ctx);
-    case 6: return matmul_detail::run_v4(p, ctx, /*persistent=*/true);
+    case 6: return matmul_detail::run_v4(p, ctx, {/*persistent=*/true, /*cluster_m=*/1});
+    case 7: return matmul_detail::run_v4(p, ctx, {/*persistent=*/false, /*cluster_m=*/2});
+    case 8: return matmul_detail::run_v4(p, ctx, {/*persistent=*/true, /*cluster_m=*/2});
     default: return matmul_detail::run_v1(p, ctx);
   }
 }
@@ -223,8 +231,8 @@ ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
     int variant = auto_variant(p);
     ud_status s = run_variant(variant, p, ctx);
     // A fast path that turns out unavailable at run time (no tensor-map encoder, too little shared
-    // memory, not a Hopper device) falls back: v4 or v6 to v3, anything to the simple kernel, which always runs.
-    if (s == UD_ERR_UNSUPPORTED && (variant == 4 || variant == 6) && matmul_detail::v3_accepts(p, nullptr)) {
+    // memory, not a Hopper device) falls back: v4, v6-v8 to v3, anything to the simple kernel, which always runs.
+    if (s == UD_ERR_UNSUPPORTED && (variant == 4 || variant >= 6) && matmul_detail::v3_accepts(p, nullptr)) {
       variant = 3;
       s = run_variant(variant, p, ctx);
     }

@@ -105,6 +105,58 @@ __device__ __forceinline__ void tma_load_2d(uint32_t smem_dst, const CUtensorMap
       : "memory");
 #endif
 }
+// As tma_load_2d, but the box lands at the same shared-memory offset in every CTA of the cluster
+// named in cta_mask, and completes bytes on the mbarrier at the same offset in each of them.
+__device__ __forceinline__ void tma_load_2d_multicast(uint32_t smem_dst, const CUtensorMap *map, int c0, int c1,
+                                                      uint32_t bar, uint16_t cta_mask) {
+#if UD_MATMUL_SM90A
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster "
+      "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(smem_dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(cta_mask)
+      : "memory");
+#endif
+}
+// Waits for phase `parity` of an mbarrier that other CTAs of the cluster arrive on (acquire at
+// cluster scope: their reads of our shared memory happen before what we do next).
+__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
+#if UD_MATMUL_SM90A
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+#endif
+}
+// Arrives on the mbarrier at shared-memory offset `bar` of CTA `rank` of this cluster (this CTA too).
+__device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t rank) {
+#if UD_MATMUL_SM90A
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(rank));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+#endif
+}
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t r = 0;
+#if UD_MATMUL_SM90A
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#endif
+  return r;
+}
+// Every thread of every CTA of the cluster: what each did before is seen by all after.
+__device__ __forceinline__ void cluster_sync() {
+#if UD_MATMUL_SM90A
+  asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+  asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
 __device__ __forceinline__ void tma_prefetch_map(const CUtensorMap *map) {
 #if UD_MATMUL_SM90A
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
@@ -300,33 +352,45 @@ template <> __device__ __forceinline__ void wgmma_m64k16<256, __half>(float (&d)
 #endif
 }
 
-// Origin of output tile `tile` (row-major over tiles, grouped along M by kV4GroupM for L2 reuse, as
-// variant 3): CTAs that run at the same time share W column blocks and x row blocks.
-__device__ __forceinline__ void v4_tile_origin(int tile, int num_m, int num_n, int bn, int &m0, int &n0) {
+// Output tile `tile` as (row of cluster tiles, n0): row-major over tiles, grouped along M by
+// kV4GroupM for L2 reuse (as variant 3), so CTAs that run at the same time share W column blocks and x
+// row blocks. A cluster tile is CM tiles of 128 rows stacked along M (one per CTA of the cluster).
+__device__ __forceinline__ void v4_tile_origin(int tile, int num_m, int num_n, int bn, int &tile_m, int &n0) {
   const int group = tile / (kV4GroupM * num_n);
   const int first_m = group * kV4GroupM;
   const int group_size = min(num_m - first_m, kV4GroupM);
-  m0 = (first_m + (tile % (kV4GroupM * num_n)) % group_size) * kV4BM;
+  tile_m = first_m + (tile % (kV4GroupM * num_n)) % group_size;
   n0 = ((tile % (kV4GroupM * num_n)) / group_size) * bn;
 }
 
 // Resources (nvcc 13.0, sm_90a): see kernels/dev/matmul/PREDICTIONS.md.
 //
-// Each CTA computes tiles blockIdx.x, blockIdx.x + gridDim.x, ... With one CTA per tile (variant 4)
-// that loop runs once; with one CTA per multiprocessor (variant 6, persistent) the producer runs on
-// into the next tile while the consumers finish the last k-steps and write the epilogue, so the next
-// tile's first stages are already in shared memory when its MMAs start (no pipeline fill, no CTA
-// launch per tile). The stage ring and its barrier phases run on across tiles: `it` counts k-steps
-// over the CTA's whole life.
-template <typename T, typename TY, int BN>
+// Grids (the host picks; matmul.cu's ladder numbers them):
+// - Each cluster of CM CTAs computes cluster tiles c, c + clusters, ... With one cluster per cluster
+//   tile (variants 4, 7) that loop runs once; with one CTA per multiprocessor (variants 6, 8:
+//   persistent) the producer runs on into the next tile while the consumers finish the last k-steps
+//   and write the epilogue, so the next tile's first stages are already in shared memory when its
+//   MMAs start. The stage ring and its barrier phases run on across tiles: `it` counts k-steps over the
+//   CTA's whole life.
+// - CM = 2 (variants 7, 8): a cluster of two CTAs computes rows [m0, m0 + 256) × the same BN columns,
+//   so both need the same W tile. Each CTA's producer loads its own x tile and one half of the W tile,
+//   multicast into both CTAs' shared memory: L2 sends each W byte to two SMs at once, and a stage costs
+//   L2 two thirds of the bytes. A stage may then be refilled only when the consumers of both CTAs
+//   have released it, so each consumer warp arrives on the empty barrier of every CTA in the cluster
+//   (16 arrivals a phase) and the producer waits with cluster-scope acquire. The full barrier of each
+//   CTA expects the whole stage (its x tile and both W halves), whichever CTA's copy brings them.
+template <typename T, typename TY, int BN, int CM>
 __global__ void __launch_bounds__(kV4Threads, 1)
     matmul_v4_kernel(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_w,
                      const void *__restrict__ bias, int32_t bias_dtype, TY *__restrict__ y, int m, int n, int k) {
 #if UD_MATMUL_SM90A
+  static_assert(CM == 1 || CM == 2, "clusters of 1 or 2 CTAs along M");
   constexpr int STAGES = V4Config<BN>::kStages;
   constexpr uint32_t kABytes = kV4BM * kV4BK * 2;
   constexpr uint32_t kStageBytes = v4_stage_bytes<BN>();
-  static_assert(kABytes % 1024 == 0 && kStageBytes % 1024 == 0, "stages must stay 1024-byte aligned");
+  constexpr uint32_t kWPartBytes = (BN / CM) * kV4BK * 2;  // the W rows one CTA's producer copies
+  static_assert(kABytes % 1024 == 0 && kStageBytes % 1024 == 0 && kWPartBytes % 1024 == 0,
+                "stages and W parts must stay 1024-byte aligned (the 128-byte swizzle's period)");
   extern __shared__ __align__(1024) unsigned char v4_smem[];
   __shared__ __align__(8) uint64_t full_bar[STAGES];
   __shared__ __align__(8) uint64_t empty_bar[STAGES];
@@ -334,8 +398,12 @@ __global__ void __launch_bounds__(kV4Threads, 1)
   const uint32_t tiles_base = (smem_u32(v4_smem) + 1023u) & ~1023u;
   const uint32_t full0 = smem_u32(&full_bar[0]), empty0 = smem_u32(&empty_bar[0]);
 
+  // Rank in the cluster and the cluster's index: a cluster is CM consecutive CTAs along x.
+  const uint32_t rank = CM == 1 ? 0u : cluster_ctarank();
+  const int cluster = blockIdx.x / CM, clusters = gridDim.x / CM;
   const int num_m = (m + kV4BM - 1) / kV4BM, num_n = (n + BN - 1) / BN;
-  const int num_tiles = num_m * num_n;
+  const int num_cm = (num_m + CM - 1) / CM;  // rows of cluster tiles
+  const int num_tiles = num_cm * num_n;
   const int k_tiles = (k + kV4BK - 1) / kV4BK;
 
   const int wg = threadIdx.x / 128;
@@ -343,12 +411,14 @@ __global__ void __launch_bounds__(kV4Threads, 1)
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; s++) {
-      mbar_init(full0 + 8 * s, 1);   // the producer's arrive.expect_tx; the bytes come from TMA
-      mbar_init(empty0 + 8 * s, 8);  // one arrive per consumer warp (2 warpgroups × 4 warps)
+      mbar_init(full0 + 8 * s, 1);        // the producer's arrive.expect_tx; the bytes come from TMA
+      mbar_init(empty0 + 8 * s, 8 * CM);  // one arrive per consumer warp (2 warpgroups × 4) of each CTA
     }
     mbar_fence_init();
   }
-  __syncthreads();
+  // The barriers exist before any CTA of the cluster copies into this one or arrives on them.
+  if constexpr (CM == 1) __syncthreads();
+  else cluster_sync();
 
   if (wg == 0) {
     setmaxnreg_dec<40>();
@@ -356,18 +426,29 @@ __global__ void __launch_bounds__(kV4Threads, 1)
       tma_prefetch_map(&tmap_x);
       tma_prefetch_map(&tmap_w);
       uint32_t it = 0;
-      for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
-        int m0, n0;
-        v4_tile_origin(tile, num_m, num_n, BN, m0, n0);
+      for (int tile = cluster; tile < num_tiles; tile += clusters) {
+        int tile_cm, n0;
+        v4_tile_origin(tile, num_cm, num_n, BN, tile_cm, n0);
+        const int m0 = (tile_cm * CM + static_cast<int>(rank)) * kV4BM;  // may be past m: TMA zero-fills
         for (int kt = 0; kt < k_tiles; kt++, it++) {
           const uint32_t s = it % STAGES, round = it / STAGES;
-          // Round r of stage s needs round r-1's data released by the consumers, i.e. the empty
-          // barrier's phase r-1 completed (parity (r-1) & 1). Round 0 finds the stage free.
-          if (round > 0) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
+          // Round r of stage s needs round r-1's data released by the consumers (of every CTA that
+          // this one's copies write into), i.e. the empty barrier's phase r-1 completed (parity
+          // (r-1) & 1). Round 0 finds the stage free.
+          if (round > 0) {
+            if constexpr (CM == 1) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
+            else mbar_wait_cluster(empty0 + 8 * s, (round - 1) & 1);
+          }
           const uint32_t dst = tiles_base + s * kStageBytes;
           mbar_arrive_expect_tx(full0 + 8 * s, kStageBytes);  // full box bytes, zero-filled parts included
           tma_load_2d(dst, &tmap_x, kt * kV4BK, m0, full0 + 8 * s);
-          tma_load_2d(dst + kABytes, &tmap_w, kt * kV4BK, n0, full0 + 8 * s);
+          if constexpr (CM == 1) {
+            tma_load_2d(dst + kABytes, &tmap_w, kt * kV4BK, n0, full0 + 8 * s);
+          } else {
+            const int part = static_cast<int>(rank);
+            tma_load_2d_multicast(dst + kABytes + part * kWPartBytes, &tmap_w, kt * kV4BK, n0 + part * (BN / CM),
+                                  full0 + 8 * s, static_cast<uint16_t>((1u << CM) - 1));
+          }
         }
       }
     }
@@ -375,10 +456,21 @@ __global__ void __launch_bounds__(kV4Threads, 1)
     setmaxnreg_inc<232>();
     const int cw = wg - 1;  // consumer index: rows 64*cw .. 64*cw+63 of the tile
     const int warp_in_group = (threadIdx.x % 128) / 32;
+    // Hands stage s back to the producers that refill it: this CTA's, and with CM = 2 the peer's too.
+    auto release = [&](uint32_t s) {
+      if (lane != 0) return;
+      if constexpr (CM == 1) {
+        mbar_arrive(empty0 + 8 * s);
+      } else {
+#pragma unroll
+        for (uint32_t r = 0; r < CM; r++) mbar_arrive_cluster(empty0 + 8 * s, r);
+      }
+    };
     uint32_t it = 0;
-    for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
-      int m0, n0;
-      v4_tile_origin(tile, num_m, num_n, BN, m0, n0);
+    for (int tile = cluster; tile < num_tiles; tile += clusters) {
+      int tile_cm, n0;
+      v4_tile_origin(tile, num_cm, num_n, BN, tile_cm, n0);
+      const int m0 = (tile_cm * CM + static_cast<int>(rank)) * kV4BM;
       float d[BN / 2];
 #pragma unroll
       for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
@@ -396,12 +488,12 @@ __global__ void __launch_bounds__(kV4Threads, 1)
         wgmma_commit();
         // At most this k-step's group still pending: the previous one has finished reading its stage.
         wgmma_wait<1>();
-        if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % STAGES));
+        if (kt > 0) release((it - 1) % STAGES);
       }
       wgmma_wait<0>();
       // The tile's last stage is read: hand it back before the epilogue, so the producer can refill it
       // for the next tile while this one is written.
-      if (lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % STAGES));
+      release((it - 1) % STAGES);
 
       // Accumulator layout (per warpgroup, 64 × BN): warp w of the group owns rows 16w .. 16w+15;
       // d[4j + 0..1] = (row 16w + lane/4, cols 8j + 2(lane%4) + 0..1), d[4j + 2..3] = (that row + 8, same).
@@ -420,6 +512,12 @@ __global__ void __launch_bounds__(kV4Threads, 1)
         if (row_lo + 8 < m) store_pair<TY>(y, n, row_lo + 8, col, d[4 * j + 2] + b0, d[4 * j + 3] + b1);
       }
     }
+  }
+  // No CTA of a cluster leaves while another may still copy into its shared memory or arrive on its
+  // barriers.
+  if constexpr (CM == 2) {
+    __syncwarp();  // the producer's lane 0 rejoins its warp: the barrier is .aligned
+    cluster_sync();
   }
 #else
   (void)bias;
@@ -516,59 +614,122 @@ inline int v4_choose_bn(const Problem &p, int sm_count) {
   return cost256 <= cost128 ? 256 : 128;
 }
 
-// Benchmark/test hook: caps the persistent grid (variant 6) at this many CTAs when > 0, so that a small
-// problem still walks several tiles per CTA (bench_matmul's checks).
+// How variant 4's kernel is launched: a CTA per tile or a persistent grid, and the cluster size along M.
+struct V4Launch {
+  bool persistent = false;  // variants 6, 8
+  int cluster_m = 1;        // 2: variants 7, 8 (W tiles multicast to two CTAs)
+};
+
+// Benchmark/test hook: caps a persistent grid (variants 6, 8) at this many CTAs when > 0, so that a
+// small problem still walks several tiles per CTA (bench_matmul's checks).
 inline int g_v6_max_ctas = 0;
 
-// CTAs to launch: one per tile (variant 4), or at most one per multiprocessor (variant 6: the kernel's
-// 193 KiB of shared memory allow one CTA per SM), each then looping over tiles.
-inline int64_t v4_grid_size(int64_t tiles, bool persistent, int sm_count) {
-  if (!persistent) return tiles;
-  int64_t ctas = tiles < sm_count ? tiles : sm_count;
-  if (g_v6_max_ctas > 0 && ctas > g_v6_max_ctas) ctas = g_v6_max_ctas;
-  return ctas;
+// Clusters of `cm` CTAs of `kernel` (its shared memory, kV4Threads) that fit on the device at once,
+// asked once per device; 0 when the runtime cannot say.
+template <typename Kernel>
+int v4_resident_clusters(Kernel kernel, int smem, int cm, int device, std::atomic<int> (&cache)[64]) {
+  if (device < 0 || device >= 64) return 0;
+  if (const int known = cache[device].load(std::memory_order_relaxed); known != 0) return known > 0 ? known : 0;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(cm * 256), 1, 1);
+  config.blockDim = dim3(kV4Threads, 1, 1);
+  config.dynamicSmemBytes = static_cast<size_t>(smem);
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = static_cast<unsigned>(cm);
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    (void)cudaGetLastError();
+    clusters = 0;
+  }
+  cache[device].store(clusters > 0 ? clusters : -1, std::memory_order_relaxed);
+  return clusters;
 }
 
-template <typename T, typename TY, int BN>
-ud_status run_v4_typed(const Problem &p, KernelContext &ctx, bool persistent) {
+// CTAs to launch for `tiles` cluster tiles: one cluster per cluster tile, or (persistent) as many
+// clusters as are resident at once (at most one CTA per SM: the kernel's 193 KiB of shared memory),
+// each then looping over cluster tiles.
+inline int64_t v4_grid_size(int64_t tiles, const V4Launch &how, int resident_clusters) {
+  if (!how.persistent) return tiles * how.cluster_m;
+  int64_t clusters = tiles < resident_clusters ? tiles : resident_clusters;
+  if (g_v6_max_ctas > 0 && clusters * how.cluster_m > g_v6_max_ctas)
+    clusters = g_v6_max_ctas / how.cluster_m > 0 ? g_v6_max_ctas / how.cluster_m : 1;
+  return clusters * how.cluster_m;
+}
+
+template <typename T, typename TY, int BN, int CM>
+ud_status run_v4_typed(const Problem &p, KernelContext &ctx, const V4Launch &how) {
   constexpr int kSmem = v4_smem_bytes<BN>();
+  const char *name = how.persistent ? (CM == 2 ? "matmul variant 8" : "matmul variant 6")
+                                    : (CM == 2 ? "matmul variant 7" : "matmul variant 4");
   if (ctx.max_smem_per_block > 0 && kSmem > ctx.max_smem_per_block)
-    return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: needs " + std::to_string(kSmem) +
+    return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": needs " + std::to_string(kSmem) +
                                             " bytes of shared memory per block");
   CUtensorMap map_x, map_w;
   if (!encode_tile_map(&map_x, p.x, p.x_dtype, p.m, p.k, kV4BM) ||
-      !encode_tile_map(&map_w, p.w, p.w_dtype, p.n, p.k, BN))
-    return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: could not encode the TMA tensor maps (" +
+      !encode_tile_map(&map_w, p.w, p.w_dtype, p.n, p.k, BN / CM))
+    return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": could not encode the TMA tensor maps (" +
                                             dims_string(p) + ")");
-  auto kernel = matmul_v4_kernel<T, TY, BN>;
+  auto kernel = matmul_v4_kernel<T, TY, BN, CM>;
   static std::atomic<uint64_t> smem_set{0};
   if (ensure_smem_limit(kernel, kSmem, ctx.device, smem_set) != cudaSuccess)
-    return check_launch(ctx, "matmul variant 4 (shared-memory attribute)");
-  const int64_t tiles = ((p.m + kV4BM - 1) / kV4BM) * ((p.n + BN - 1) / BN);
-  if (tiles >= (int64_t(1) << 31)) return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variant 4: too many tiles");
-  const int64_t grid = v4_grid_size(tiles, persistent, sm_count_of(ctx));
-  kernel<<<static_cast<unsigned>(grid), kV4Threads, kSmem, ctx.stream>>>(
-      map_x, map_w, p.bias, p.bias_dtype, static_cast<TY *>(p.y), static_cast<int>(p.m), static_cast<int>(p.n),
-      static_cast<int>(p.k));
-  return check_launch(ctx, "matmul variant 4");
+    return check_launch(ctx, (std::string(name) + " (shared-memory attribute)").c_str());
+  const int64_t num_cm = ((p.m + kV4BM - 1) / kV4BM + CM - 1) / CM;
+  const int64_t tiles = num_cm * ((p.n + BN - 1) / BN);
+  if (tiles * CM >= (int64_t(1) << 31)) return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": too many tiles");
+  int resident = sm_count_of(ctx) / CM;
+  if (CM > 1) {
+    static std::atomic<int> clusters_cache[64];
+    resident = v4_resident_clusters(kernel, kSmem, CM, ctx.device, clusters_cache);
+    if (resident <= 0) return ctx.fail(UD_ERR_UNSUPPORTED, std::string(name) + ": no cluster of " +
+                                                               std::to_string(CM) + " CTAs fits on this device");
+  }
+  const int64_t grid = v4_grid_size(tiles, how, resident);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(grid), 1, 1);
+  config.blockDim = dim3(kV4Threads, 1, 1);
+  config.dynamicSmemBytes = kSmem;
+  config.stream = ctx.stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = CM;
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = CM > 1 ? 1 : 0;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, map_x, map_w, p.bias, p.bias_dtype, static_cast<TY *>(p.y),
+                                             static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k));
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return ctx.fail(UD_ERR_DEVICE, std::string(name) + ": " + cudaGetErrorString(err));
+  }
+  return check_launch(ctx, name);
 }
 
 // y is x's dtype or f32 (v4_accepts): two output types per input type.
-template <typename T, int BN>
-ud_status run_v4_bn(const Problem &p, KernelContext &ctx, bool persistent) {
-  if (p.y_dtype == UD_F32) return run_v4_typed<T, float, BN>(p, ctx, persistent);
-  return run_v4_typed<T, T, BN>(p, ctx, persistent);
+template <typename T, int BN, int CM>
+ud_status run_v4_bn(const Problem &p, KernelContext &ctx, const V4Launch &how) {
+  if (p.y_dtype == UD_F32) return run_v4_typed<T, float, BN, CM>(p, ctx, how);
+  return run_v4_typed<T, T, BN, CM>(p, ctx, how);
 }
 
-// Variant 4 (persistent = false: one CTA per tile) and variant 6 (persistent: one CTA per SM, looping).
-inline ud_status run_v4(const Problem &p, KernelContext &ctx, bool persistent = false) {
+template <typename T, int CM>
+ud_status run_v4_cm(const Problem &p, KernelContext &ctx, const V4Launch &how, int bn) {
+  return bn == 256 ? run_v4_bn<T, 256, CM>(p, ctx, how) : run_v4_bn<T, 128, CM>(p, ctx, how);
+}
+
+// Variants 4 and 6 (how.cluster_m 1: a CTA per tile / persistent) and 7 and 8 (2-CTA clusters).
+inline ud_status run_v4(const Problem &p, KernelContext &ctx, const V4Launch &how = {}) {
   if (!device_is_sm90(ctx.device))
-    return ctx.fail(UD_ERR_UNSUPPORTED, std::string("matmul variant ") + (persistent ? "6" : "4") +
-                                            ": needs a compute capability 9.0 (Hopper) device");
+    return ctx.fail(UD_ERR_UNSUPPORTED, "matmul variants 4, 6, 7, 8: need a compute capability 9.0 (Hopper) device");
   const int bn = v4_choose_bn(p, sm_count_of(ctx));
   if (p.w_dtype == UD_BF16)
-    return bn == 256 ? run_v4_bn<__nv_bfloat16, 256>(p, ctx, persistent) : run_v4_bn<__nv_bfloat16, 128>(p, ctx, persistent);
-  return bn == 256 ? run_v4_bn<__half, 256>(p, ctx, persistent) : run_v4_bn<__half, 128>(p, ctx, persistent);
+    return how.cluster_m == 2 ? run_v4_cm<__nv_bfloat16, 2>(p, ctx, how, bn) : run_v4_cm<__nv_bfloat16, 1>(p, ctx, how, bn);
+  return how.cluster_m == 2 ? run_v4_cm<__half, 2>(p, ctx, how, bn) : run_v4_cm<__half, 1>(p, ctx, how, bn);
 }
 
 }  // namespace updraft::cuda::matmul_detail

@@ -141,7 +141,8 @@ ud_op matmul_op(int variant, void *x, int xd, void *w, int wd, void *b, int bd, 
 }
 
 // Variants to check and time (--variants; 0 = auto, checked only, not timed).
-bool g_enabled[8] = {true, true, true, true, true, true, true, true};
+constexpr int kMaxVariant = 15;
+bool g_enabled[kMaxVariant + 1] = {true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true};
 
 struct Bench {
   cudaStream_t stream = nullptr;
@@ -263,7 +264,7 @@ std::string compare(const HostCase &h, const DeviceCase &d) {
 // Runs one variant on a case: "" pass, "skip: ..." unsupported, else the failure.
 std::string run_case(Bench &bench, const HostCase &h, DeviceCase &d, int variant) {
   const Case &c = h.c;
-  if (variant >= 0 && variant < 8 && !g_enabled[variant]) return "skip: not selected";
+  if (variant >= 0 && variant <= kMaxVariant && !g_enabled[variant]) return "skip: not selected";
   CK(cudaMemset(d.y, 0xFF, size_t(c.m * c.n) * dt_size(c.yd)));  // NaN in every float dtype
   ud_op op = matmul_op(variant, d.x, c.xd, d.w, c.wd, d.b, c.wd, d.y, c.yd, c.m, c.n, c.k);
   const ud_status s = launch_matmul(op, bench.ctx);
@@ -315,6 +316,8 @@ void check_capture(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {5, {5, 4096, 520, UD_BF16, UD_BF16, UD_BF16, true}},     // split tiles reduced in shared memory
       {5, {9, 200, 20011, UD_BF16, UD_BF16, UD_F32, true}},     // NB=2, warps crossing tile boundaries
       {6, {1200, 264, 3500, UD_BF16, UD_BF16, UD_BF16, true}},  // persistent: 280 tiles, > 1 per CTA
+      {7, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, true}},    // 2-CTA clusters, odd number of M tiles
+      {8, {1200, 264, 3500, UD_BF16, UD_BF16, UD_BF16, true}},  // clusters on a persistent grid
   };
   for (const Item &it : items) {
     if (!g_enabled[it.variant]) continue;
@@ -411,12 +414,19 @@ void check_shapes(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
           for (int bn : {128, 256}) {
             md::g_v4_force_bn = bn;
             record(tally, "v4/bn" + std::to_string(bn) + " " + case_label(c), run_case(bench, h, d, 4));
-            // The persistent grid cut to 1-3 CTAs: each walks many tiles, and the stage ring's phases
-            // run on across tile boundaries (at K = 8 a tile is one k-step; at 4104, 65).
+            record(tally, "v7/bn" + std::to_string(bn) + " " + case_label(c), run_case(bench, h, d, 7));
+            // The persistent grids cut to 1-4 CTAs: each walks many tiles, and the stage ring's phases
+            // run on across tile boundaries (at K = 8 a tile is one k-step; at 4104, 65); variant 8
+            // in one or two clusters of two.
             for (int ctas : {1, 2, 3}) {
               md::g_v6_max_ctas = ctas;
               record(tally, "v6/bn" + std::to_string(bn) + "/ctas" + std::to_string(ctas) + " " + case_label(c),
                      run_case(bench, h, d, 6));
+            }
+            for (int ctas : {2, 4}) {
+              md::g_v6_max_ctas = ctas;
+              record(tally, "v8/bn" + std::to_string(bn) + "/ctas" + std::to_string(ctas) + " " + case_label(c),
+                     run_case(bench, h, d, 8));
             }
             md::g_v6_max_ctas = 0;
           }
@@ -624,17 +634,17 @@ int main(int argc, char **argv) {
     else if (a == "--no-checks") skip_checks = true;
     else if (a == "--no-perf") skip_perf = true;
     else if (a == "--variants" && i + 1 < argc) {
-      for (int v = 0; v < 8; v++) g_enabled[v] = false;
+      for (int v = 0; v <= kMaxVariant; v++) g_enabled[v] = false;
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) {
         const int v = std::atoi(tok);
-        if (v >= 0 && v < 8) g_enabled[v] = true;
+        if (v >= 0 && v <= kMaxVariant) g_enabled[v] = true;
       }
     }
     else if (a == "--m" && i + 1 < argc) {
       ms_list.clear();
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) ms_list.push_back(std::atoll(tok));
     } else {
-      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5,6] [--no-checks] [--no-perf]\n",
+      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5,6,7,8] [--no-checks] [--no-perf]\n",
                    argv[0]);
       return 1;
     }
@@ -757,7 +767,7 @@ int main(int argc, char **argv) {
           std::string label;
           int variant, v3_tile, v4_bn;
         };
-        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}, {"v6", 6, 0, 0}};
+        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}, {"v6", 6, 0, 0}, {"v7", 7, 0, 0}, {"v8", 8, 0, 0}};
         if (m >= 64) {
           runs.push_back({"v3:big", 3, 1, 0});
           runs.push_back({"v3:small", 3, 2, 0});
@@ -765,6 +775,10 @@ int main(int argc, char **argv) {
           runs.push_back({"v4:bn128", 4, 0, 128});
           runs.push_back({"v6:bn256", 6, 0, 256});
           runs.push_back({"v6:bn128", 6, 0, 128});
+          runs.push_back({"v7:bn256", 7, 0, 256});
+          runs.push_back({"v7:bn128", 7, 0, 128});
+          runs.push_back({"v8:bn256", 8, 0, 256});
+          runs.push_back({"v8:bn128", 8, 0, 128});
         }
         std::string summary;
         double best_ms = -1;
@@ -807,7 +821,7 @@ int main(int argc, char **argv) {
             const md::V3Plan plan = md::v3_choose(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                   bench.ctx.sm_count, bench.ctx.workspace_bytes);
             note = std::string(plan.big ? "128x256" : "64x128") + " splits=" + std::to_string(plan.splits);
-          } else if (run.variant == 4 || run.variant == 6) {
+          } else if (run.variant == 4 || run.variant >= 6) {
             note = "128x" + std::to_string(md::v4_choose_bn(md::Problem{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd},
                                                              bench.ctx.sm_count));
           } else if (run.variant == 5) {
