@@ -27,13 +27,18 @@
 //                                   W tile copied once from L2 into both (TMA
 //                                   multicast, half each)
 //   8        matmul_v4_wgmma.cuh    7 on a persistent grid (as 6)                   as 4
+//   9        matmul_cublas.cuh      cuBLAS (cublasGemmEx, f32 compute), loaded at   x, W both bf16 or both f16;
+//                                   run time (cublas_api.h); not ours: the vendor   y f32 or x's dtype; no
+//                                   GEMM, as vLLM uses through PyTorch              bias; the backend has a
+//                                                                                   cuBLAS handle
 //
 // Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
 // shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
 // else, for M <= 16, v5 (UPDRAFT_GEMM_DECODE=2 turns it off: then v3 when N >= kAutoTallDecodeN and v2
-// below); v6 for M >= kAutoWgmmaMinM (UPDRAFT_GEMM_PERSISTENT=0: v4 instead; UPDRAFT_GEMM_WGMMA=0
-// turns both off); v3 between.
+// below); for M >= kAutoWgmmaMinM, v9 (cuBLAS) where it takes the op, else v6 (UPDRAFT_GEMM_PERSISTENT=0:
+// v4 instead; UPDRAFT_GEMM_WGMMA=0 turns both off); v3 between. UPDRAFT_GEMM_CUBLAS=0 keeps cuBLAS
+// unloaded (cublas_api.h).
 // An explicitly requested variant that cannot take the op returns UD_ERR_UNSUPPORTED with the reason;
 // matmul_supports() gives the same answer without data (pointer alignment is only known at launch).
 //
@@ -51,6 +56,7 @@
 #include "matmul_v3_mma.cuh"
 #include "matmul_v4_wgmma.cuh"
 #include "matmul_v5_decode.cuh"
+#include "matmul_cublas.cuh"
 #include "env_switch.h"
 
 namespace updraft::cuda {
@@ -59,7 +65,7 @@ namespace {
 
 using matmul_detail::Problem;
 
-constexpr int kNumVariants = 8;
+constexpr int kNumVariants = 9;
 constexpr int64_t kAutoWgmmaMinM = 128;
 constexpr int64_t kAutoTallDecodeN = 16384;
 
@@ -169,19 +175,21 @@ bool variant_accepts(int variant, const Problem &p, std::string *why) {
     case 6:
     case 7:
     case 8: return matmul_detail::v4_accepts(p, why);
+    case 9: return matmul_detail::cublas_accepts(p, why);
     default:
       if (why) *why = "matmul has variants 1.." + std::to_string(kNumVariants) + ", not " + std::to_string(variant);
       return false;
   }
 }
 
-// What auto (variant 0) runs for this problem.
-int auto_variant(const Problem &p) {
+// What auto (variant 0) runs for this problem; `have_cublas`: the backend holds a cuBLAS handle.
+int auto_variant(const Problem &p, bool have_cublas) {
   if (p.m <= matmul_detail::kV5MaxM && decode_v5_by_env() && matmul_detail::v5_accepts(p, nullptr)) return 5;
   // Measured on an H200 at M = 1..16: v3's wide tiles stream a tall W (N >= 16k: gate_up, lm_head)
   // at 70–88% of copy bandwidth where v2 reaches 45–60%; v2 wins on the shorter projections.
   if (p.m <= matmul_detail::kV2MaxM && p.n >= kAutoTallDecodeN && matmul_detail::v3_accepts(p, nullptr)) return 3;
   if (p.m <= matmul_detail::kV2MaxM && matmul_detail::v2_accepts(p, nullptr)) return 2;
+  if (have_cublas && p.m >= kAutoWgmmaMinM && matmul_detail::cublas_accepts(p, nullptr)) return 9;
   if (wgmma_enabled_by_env() && p.m >= kAutoWgmmaMinM && matmul_detail::v4_accepts(p, nullptr))
     return persistent_gemm_by_env() ? 6 : 4;
   if (matmul_detail::v3_accepts(p, nullptr)) return 3;
@@ -197,6 +205,7 @@ ud_status run_variant(int variant, const Problem &p, KernelContext &ctx) {
     case 6: return matmul_detail::run_v4(p, ctx, {/*persistent=*/true, /*cluster_m=*/1});
     case 7: return matmul_detail::run_v4(p, ctx, {/*persistent=*/false, /*cluster_m=*/2});
     case 8: return matmul_detail::run_v4(p, ctx, {/*persistent=*/true, /*cluster_m=*/2});
+    case 9: return matmul_detail::run_cublas(p, ctx);
     default: return matmul_detail::run_v1(p, ctx);
   }
 }
@@ -228,10 +237,14 @@ ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
                                             std::to_string(kNumVariants) + ")");
   if (p.m == 0 || p.n == 0) return UD_OK;
   if (requested == 0) {
-    int variant = auto_variant(p);
+    int variant = auto_variant(p, ctx.cublas != nullptr);
     ud_status s = run_variant(variant, p, ctx);
     // A fast path that turns out unavailable at run time (no tensor-map encoder, too little shared
-    // memory, not a Hopper device) falls back: v4, v6-v8 to v3, anything to the simple kernel, which always runs.
+    // memory, not a Hopper device, cuBLAS refusing) falls back: v9 to v6, v4 and v6-v8 to v3, anything to the simple kernel, which always runs.
+    if (s == UD_ERR_UNSUPPORTED && variant == 9 && matmul_detail::v4_accepts(p, nullptr)) {
+      variant = 6;
+      s = run_variant(variant, p, ctx);
+    }
     if (s == UD_ERR_UNSUPPORTED && (variant == 4 || variant >= 6) && matmul_detail::v3_accepts(p, nullptr)) {
       variant = 3;
       s = run_variant(variant, p, ctx);

@@ -117,30 +117,14 @@ __device__ __forceinline__ void tma_load_2d_multicast(uint32_t smem_dst, const C
       : "memory");
 #endif
 }
-// Waits for phase `parity` of an mbarrier that other CTAs of the cluster arrive on (acquire at
-// cluster scope: their reads of our shared memory happen before what we do next).
-__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
-#if UD_MATMUL_SM90A
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n"
-        "}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-#endif
-}
 // Arrives on the mbarrier at shared-memory offset `bar` of CTA `rank` of this cluster (this CTA too).
+// Default semantics (release, CTA scope), as CUTLASS's cluster barriers: what the arrive hands over is
+// shared memory that wgmma has finished reading (wgmma_wait), not data another CTA reads.
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t rank) {
 #if UD_MATMUL_SM90A
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(rank));
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
 #endif
 }
 __device__ __forceinline__ uint32_t cluster_ctarank() {
@@ -377,7 +361,7 @@ __device__ __forceinline__ void v4_tile_origin(int tile, int num_m, int num_n, i
 //   multicast into both CTAs' shared memory: L2 sends each W byte to two SMs at once, and a stage costs
 //   L2 two thirds of the bytes. A stage may then be refilled only when the consumers of both CTAs
 //   have released it, so each consumer warp arrives on the empty barrier of every CTA in the cluster
-//   (16 arrivals a phase) and the producer waits with cluster-scope acquire. The full barrier of each
+//   (16 arrivals a phase). The full barrier of each
 //   CTA expects the whole stage (its x tile and both W halves), whichever CTA's copy brings them.
 template <typename T, typename TY, int BN, int CM>
 __global__ void __launch_bounds__(kV4Threads, 1)
@@ -435,10 +419,7 @@ __global__ void __launch_bounds__(kV4Threads, 1)
           // Round r of stage s needs round r-1's data released by the consumers (of every CTA that
           // this one's copies write into), i.e. the empty barrier's phase r-1 completed (parity
           // (r-1) & 1). Round 0 finds the stage free.
-          if (round > 0) {
-            if constexpr (CM == 1) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
-            else mbar_wait_cluster(empty0 + 8 * s, (round - 1) & 1);
-          }
+          if (round > 0) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
           const uint32_t dst = tiles_base + s * kStageBytes;
           mbar_arrive_expect_tx(full0 + 8 * s, kStageBytes);  // full box bytes, zero-filled parts included
           tma_load_2d(dst, &tmap_x, kt * kV4BK, m0, full0 + 8 * s);

@@ -318,6 +318,8 @@ void check_capture(Bench &bench, CheckTally &tally, std::mt19937 &rng) {
       {6, {1200, 264, 3500, UD_BF16, UD_BF16, UD_BF16, true}},  // persistent: 280 tiles, > 1 per CTA
       {7, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, true}},    // 2-CTA clusters, odd number of M tiles
       {8, {1200, 264, 3500, UD_BF16, UD_BF16, UD_BF16, true}},  // clusters on a persistent grid
+      {9, {300, 264, 700, UD_BF16, UD_BF16, UD_BF16, false}},   // cuBLAS (no bias) inside a graph
+      {9, {1200, 264, 3500, UD_BF16, UD_BF16, UD_F32, false}},
   };
   for (const Item &it : items) {
     if (!g_enabled[it.variant]) continue;
@@ -644,7 +646,7 @@ int main(int argc, char **argv) {
       ms_list.clear();
       for (char *tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) ms_list.push_back(std::atoll(tok));
     } else {
-      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5,6,7,8] [--no-checks] [--no-perf]\n",
+      std::fprintf(stderr, "usage: %s [--json PATH] [--reps N] [--m 1,2,...] [--variants 0,1,2,3,4,5,6,7,8,9] [--no-checks] [--no-perf]\n",
                    argv[0]);
       return 1;
     }
@@ -661,6 +663,12 @@ int main(int argc, char **argv) {
   CK(cudaDeviceGetAttribute(&bench.ctx.max_smem_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   CK(cudaMalloc(&bench.ctx.workspace, updraft::cuda::kWorkspaceBytes));
   bench.ctx.workspace_bytes = updraft::cuda::kWorkspaceBytes;
+  {
+    // Variant 9's handle, as the backend opens it (cuBLAS loaded at run time, on the bench's stream).
+    std::string why;
+    bench.ctx.cublas = updraft::cuda::cublas_open_handle(bench.stream, bench.ctx.workspace, bench.ctx.workspace_bytes, &why);
+    if (!bench.ctx.cublas) std::printf("variant 9: no cuBLAS handle (%s)\n", why.c_str());
+  }
   std::printf("device: %s, %d SMs, CC %d.%d, L2 %d MiB, smem opt-in %d B\n", bench.prop.name,
               bench.prop.multiProcessorCount, bench.prop.major, bench.prop.minor, bench.prop.l2CacheSize >> 20,
               bench.ctx.max_smem_per_block);
@@ -767,7 +775,7 @@ int main(int argc, char **argv) {
           std::string label;
           int variant, v3_tile, v4_bn;
         };
-        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}, {"v6", 6, 0, 0}, {"v7", 7, 0, 0}, {"v8", 8, 0, 0}};
+        std::vector<Run> runs = {{"v1", 1, 0, 0}, {"v2", 2, 0, 0}, {"v3", 3, 0, 0}, {"v4", 4, 0, 0}, {"v5", 5, 0, 0}, {"v6", 6, 0, 0}, {"v7", 7, 0, 0}, {"v8", 8, 0, 0}, {"v9", 9, 0, 0}};
         if (m >= 64) {
           runs.push_back({"v3:big", 3, 1, 0});
           runs.push_back({"v3:small", 3, 2, 0});
@@ -845,7 +853,7 @@ int main(int argc, char **argv) {
         md::g_v3_force_tile = 0;
         md::g_v4_force_bn = 0;
         const md::Problem auto_p{x, w, nullptr, y, m, n, k, UD_BF16, UD_BF16, -1, s.yd};
-        const int auto_v = updraft::cuda::auto_variant(auto_p);
+        const int auto_v = updraft::cuda::auto_variant(auto_p, bench.ctx.cublas != nullptr);
         const double best_tflops = best_ms > 0 ? flops / (best_ms * 1e-3) / 1e12 : 0;
         const double best_gbps = best_ms > 0 ? w_bytes / (best_ms * 1e-3) / 1e9 : 0;
         std::printf("%-8s %5lld | %9.4f | %-9s %8.1f %7.0f %6.1f%% | v%d | %s\n", s.name, (long long)m, cublas_ms,

@@ -23,6 +23,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "../../../kernels/cuda/cublas_api.h"
 #include "../../../kernels/cuda/cuda_kernels.h"
 
 namespace updraft::cuda {
@@ -270,6 +271,7 @@ void release(CudaBackend *s) {
   int current = -1;
   if (cudaGetDevice(&current) != cudaSuccess || current != s->device) (void)cudaSetDevice(s->device);
   if (s->stream) (void)cudaStreamSynchronize(s->stream);
+  if (s->kernels.cublas) (void)cublas_api().destroy(s->kernels.cublas);
   if (s->kernels.workspace) (void)cudaFree(s->kernels.workspace);
   if (s->device_errors) (void)cudaFree(s->device_errors);
   if (s->host_errors) host_free(reinterpret_cast<ud_backend *>(s), s->host_errors);
@@ -360,6 +362,8 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_bac
   if ((err = cudaMalloc(&s->kernels.workspace, kWorkspaceBytes)) != cudaSuccess)
     return cuda_failed(err, "allocating the kernels' workspace");
   s->kernels.workspace_bytes = kWorkspaceBytes;
+  // cuBLAS for matmul variant 9, when installed; without it the backend runs its own GEMMs only.
+  s->kernels.cublas = cublas_open_handle(s->stream, s->kernels.workspace, s->kernels.workspace_bytes, nullptr);
   if ((err = cudaMalloc(&s->device_errors, sizeof(DeviceErrorRecord))) != cudaSuccess)
     return cuda_failed(err, "allocating the device error record");
   s->kernels.device_errors = s->device_errors;
