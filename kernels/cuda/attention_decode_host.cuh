@@ -40,29 +40,31 @@ inline int choose_splits(long long base_ctas, int ctx_cap, long long slots, long
   return 1;
 }
 
-// Pipeline stages per warp of the FP8 decode kernel: kFp8Stages (a stage is 4 KiB at headDim 128: 65
-// KiB per CTA, 3 CTAs per SM), or 6 (97.5 KiB, 2 CTAs) with UPDRAFT_ATTN_FP8_SHORT_PIPELINE=0, the A/B
-// of GPU run 18 (4 stages: 383 µs, 6: 411 µs at batch 512 × 1152). Read once.
-constexpr int kFp8Stages = 4;
-inline int fp8_stages() {
-  static const int stages = env_switch_on("UPDRAFT_ATTN_FP8_SHORT_PIPELINE") ? kFp8Stages : 6;
-  return stages;
+// Positions per warp stage of the FP8 decode kernel (attention_decode_tc_fp8.cuh): 32 (8 KiB stages,
+// 2 of them, 3 CTAs per SM at headDim 128), or 16 (4 KiB, 4 stages, 3 CTAs per SM) with
+// UPDRAFT_ATTN_FP8_WIDE_STAGES=0, for A/B runs. Read once. (Six 4 KiB stages lost to four in GPU run
+// 18: 411 against 383 µs at batch 512 × 1152; three 8 KiB stages at 2 CTAs per SM to the 16-position
+// layout in run 24: 359 against 336 µs.)
+constexpr int kFp8Positions = 32;
+inline int fp8_positions() {
+  static const int positions = env_switch_on("UPDRAFT_ATTN_FP8_WIDE_STAGES") ? kFp8Positions : 16;
+  return positions;
 }
 
 // One decode instantiation: TC false = variant 2 (CUDA cores), true = variant 4 (tensor cores); KV is
-// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only, with FS pipeline stages).
-template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages> struct Decode {
+// the cache's element type: T, or __nv_fp8_e4m3 (variant 4 only, with FP positions per warp stage).
+template <typename T, typename KV, int HD, int GC, bool TC, int FP = kFp8Positions> struct Decode {
   static constexpr bool kFp8 = std::is_same_v<KV, __nv_fp8_e4m3>;
   static_assert(std::is_same_v<KV, T> || (kFp8 && TC), "decode: an FP8 cache only on the tensor-core kernel");
   static constexpr size_t smem() {
-    if constexpr (kFp8) return decode_tc_fp8_smem_bytes<HD, FS>();
+    if constexpr (kFp8) return decode_tc_fp8_smem_bytes<HD, FP>();
     else if constexpr (TC) return decode_tc_smem_bytes<HD>();
     else return decode_smem_bytes<HD>();
   }
   static constexpr size_t kSmem = smem();
   static constexpr int kThreads = TC ? kTcThreads : kDecThreads;
   static constexpr auto kernel() {
-    if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC, FS>;
+    if constexpr (kFp8) return attention_decode_tc_fp8_kernel<T, HD, GC, FP>;
     else if constexpr (TC) return attention_decode_tc_kernel<T, HD, GC>;
     else return attention_decode_kernel<T, HD, GC>;
   }
@@ -100,15 +102,15 @@ template <typename T, typename KV, int HD, int GC, bool TC, int FS = kFp8Stages>
   }
 };
 
-// Calls f(Decode<T, KV, HD, GC, TC, FS>{}) for the instantiation that fits; false when none does.
-template <typename T, typename KV, bool TC, int FS = kFp8Stages, typename F> bool with_decode_hd(const Args &a, F &&f) {
+// Calls f(Decode<T, KV, HD, GC, TC, FP>{}) for the instantiation that fits; false when none does.
+template <typename T, typename KV, bool TC, int FP = kFp8Positions, typename F> bool with_decode_hd(const Args &a, F &&f) {
   auto by_gc = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
     switch (gqa_chunk(a.group)) {
-      case 8: f(Decode<T, KV, HD, 8, TC, FS>{}); break;
-      case 4: f(Decode<T, KV, HD, 4, TC, FS>{}); break;
-      case 2: f(Decode<T, KV, HD, 2, TC, FS>{}); break;
-      default: f(Decode<T, KV, HD, 1, TC, FS>{}); break;
+      case 8: f(Decode<T, KV, HD, 8, TC, FP>{}); break;
+      case 4: f(Decode<T, KV, HD, 4, TC, FP>{}); break;
+      case 2: f(Decode<T, KV, HD, 2, TC, FP>{}); break;
+      default: f(Decode<T, KV, HD, 1, TC, FP>{}); break;
     }
   };
   if constexpr (TC) {
@@ -134,8 +136,8 @@ template <typename T, typename KV, bool TC, int FS = kFp8Stages, typename F> boo
 template <typename T, typename F> bool with_decode(const Args &a, bool tc, F &&f) {
   if (a.kv_fp8) {
     if (!tc) return false;
-    return fp8_stages() == 6 ? with_decode_hd<T, __nv_fp8_e4m3, true, 6>(a, f)
-                             : with_decode_hd<T, __nv_fp8_e4m3, true, kFp8Stages>(a, f);
+    return fp8_positions() == 16 ? with_decode_hd<T, __nv_fp8_e4m3, true, 16>(a, f)
+                                 : with_decode_hd<T, __nv_fp8_e4m3, true, kFp8Positions>(a, f);
   }
   return tc ? with_decode_hd<T, T, true>(a, f) : with_decode_hd<T, T, false>(a, f);
 }

@@ -77,20 +77,21 @@ __device__ __forceinline__ void decode_tc_pipeline(int nt_w, Lookup &&lookup, Is
   cp_async_wait<0>();
 }
 
-// Starts copying one warp stage — kTcP positions' k and v rows of ROW_BYTES each, into swizzled
-// rows (chunk c of row r at chunk c ^ (r & min(7, chunks − 1))) — with whole rows per cp.async
-// instruction: lane = (row ri, chunk c), so one instruction covers 32 / chunks full rows. (32 bytes
-// of each of 16 rows per instruction, the first layout, left the FP8 kernel at 70% of copy bandwidth
-// with L2 busier than DRAM: bench/NOTES.md.) crow: the cache row of position (lane & 15)
-// of the tile, -1 when masked (zero-filled, bias -inf); kbase / vbase: this CTA's kv head in row 0.
-template <int ROW_BYTES>
+// Starts copying one warp stage — POSITIONS (16 or 32) positions' k and v rows of ROW_BYTES each,
+// into swizzled rows (chunk c of row r at chunk c ^ (r & min(7, chunks − 1))) — with whole rows per
+// cp.async instruction: lane = (row ri, chunk c), so one instruction covers 32 / chunks full rows.
+// (32 bytes of each of 16 rows per instruction, the first layout, left the FP8 kernel at 70% of copy
+// bandwidth with L2 busier than DRAM: bench/NOTES.md.) crow: the cache row of position
+// lane mod POSITIONS of the tile, -1 when masked (zero-filled, bias -inf); kbase / vbase: this CTA's
+// kv head in row 0.
+template <int ROW_BYTES, int POSITIONS = kTcP>
 __device__ __forceinline__ void issue_stage_rows(unsigned st, unsigned v_off, const uint8_t *kbase, const uint8_t *vbase,
                                                  long long row_stride, int crow, float *bias, int lane) {
   constexpr int CPR = ROW_BYTES / 16, RPI = 32 / CPR, SW = CPR < 8 ? CPR - 1 : 7;
-  static_assert(CPR >= 2 && CPR <= 32 && kTcP % RPI == 0, "issue_stage_rows: row size");
+  static_assert(CPR >= 2 && CPR <= 32 && POSITIONS % RPI == 0 && POSITIONS <= 32, "issue_stage_rows: row size");
   const int ri = lane / CPR, c = lane % CPR;
 #pragma unroll
-  for (int q = 0; q < kTcP / RPI; q++) {
+  for (int q = 0; q < POSITIONS / RPI; q++) {
     const int row = ri + q * RPI;
     const int rq = __shfl_sync(0xffffffffu, crow, row);
     const long long off = rq >= 0 ? (long long)rq * row_stride + c * 16 : 0;
@@ -99,21 +100,23 @@ __device__ __forceinline__ void issue_stage_rows(unsigned st, unsigned v_off, co
     cp_async16_s(dst, kbase + off, bytes);
     cp_async16_s(dst + v_off, vbase + off, bytes);
   }
-  if (lane < kTcP) bias[lane] = crow >= 0 ? 0.0f : neg_inf();
+  if (lane < POSITIONS) bias[lane] = crow >= 0 ? 0.0f : neg_inf();
 }
 
 // One tile's online softmax on q-head row g of a variant-4 warp: scores sc (columns 2·tq, 2·tq + 1
-// of both n8 blocks; the quad holds the tile's 16 positions) → weights xv in the log2 domain, with
+// of NB n8 blocks; the quad holds the tile's NB·8 positions) → weights xv in the log2 domain, with
 // the running max / this lane's partial sum updated and the accumulator o rescaled.
-template <int HD>
-__device__ __forceinline__ void decode_tc_softmax(const float (&sc)[2][4], float sl, const float *bias, int tq,
+template <int HD, int NB>
+__device__ __forceinline__ void decode_tc_softmax(const float (&sc)[NB][4], float sl, const float *bias, int tq,
                                                   float &m_run, float &l_run, float (&o)[HD / 8][4],
-                                                  float (&xv)[2][2]) {
+                                                  float (&xv)[NB][2]) {
 #pragma unroll
-  for (int nb = 0; nb < 2; nb++)
+  for (int nb = 0; nb < NB; nb++)
 #pragma unroll
     for (int e = 0; e < 2; e++) xv[nb][e] = fmaf(sc[nb][e], sl, bias[nb * 8 + 2 * tq + e]);
-  float mx = fmaxf(fmaxf(xv[0][0], xv[0][1]), fmaxf(xv[1][0], xv[1][1]));
+  float mx = fmaxf(xv[0][0], xv[0][1]);
+#pragma unroll
+  for (int nb = 1; nb < NB; nb++) mx = fmaxf(mx, fmaxf(xv[nb][0], xv[nb][1]));
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
   const float m_new = fmaxf(m_run, mx);
@@ -122,7 +125,7 @@ __device__ __forceinline__ void decode_tc_softmax(const float (&sc)[2][4], float
   m_run = m_new;
   float ls = 0.0f;
 #pragma unroll
-  for (int nb = 0; nb < 2; nb++)
+  for (int nb = 0; nb < NB; nb++)
 #pragma unroll
     for (int e = 0; e < 2; e++) {
       xv[nb][e] = fast_exp2(xv[nb][e] - m_use);
@@ -241,7 +244,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_kernel(const A
       mma_16816<T>(sc[1], af, b[2], b[3]);
     }
     float xv[2][2];
-    decode_tc_softmax<HD>(sc, sl, bias, tq, m_run, l_run, o, xv);
+    decode_tc_softmax<HD, 2>(sc, sl, bias, tq, m_run, l_run, o, xv);
     // O += P · V: P is the A operand of one k-step (16 positions); rows g + 8 are 0.
     const uint32_t pa[4] = {H16::pack2(xv[0][0], xv[0][1]), 0u, H16::pack2(xv[1][0], xv[1][1]), 0u};
 #pragma unroll

@@ -19,11 +19,15 @@
 //   its largest |q| in [2^14, 2^15) (exact, bf16 has fewer mantissa bits than f16), and the softmax
 //   scale of that row is divided by the same power.
 //
-// Shared memory per warp stage: 16 positions × headDim bytes × (k, v), rows of 16-byte chunks
-// swizzled by chunk ^ (row mod chunksPerRow), + a per-position bias: half a 16-bit stage. 4 warps ×
-// 4 stages × 4 KiB (+ bias) = 65 KiB at headDim 128, so 3 CTAs per SM (12 warps) where the 16-bit
-// kernel fits 2 (UPDRAFT_ATTN_FP8_SHORT_PIPELINE=0: 6 stages, 2 CTAs; attention_decode_host.cuh).
-// It reaches ~88% of copy bandwidth, instruction-bound (bench/NOTES.md run 23).
+// Shared memory per warp stage: P positions × headDim bytes × (k, v), rows of 16-byte chunks
+// swizzled by chunk ^ (row mod chunksPerRow), + a per-position bias. Two layouts (P, a template
+// parameter; attention_decode_host.cuh picks):
+// - P = 32: 8 KiB a stage at headDim 128 (as the 16-bit kernel's 16 positions), 2 stages, 4 warps:
+//   66 KiB, 3 CTAs per SM, as the 16-position layout. The per-tile work that does not scale with
+//   bytes (pipeline control, block-table lookups, the softmax's reductions, rescaling o) is paid once
+//   per 8 KiB. (3 stages and 2 CTAs per SM were slower: 359 vs 336 µs, NOTES run 24.)
+// - P = 16: 4 KiB a stage, 4 stages: 65 KiB, 3 CTAs per SM. It reached ~88% of copy bandwidth,
+//   instruction-bound: as many instructions as the 16-bit kernel for half the bytes (NOTES run 23).
 #ifndef UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 #define UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 
@@ -33,21 +37,26 @@
 
 namespace updraft::cuda::attn {
 
-// S: stages per warp (kFp8Stages, or 6: attention_decode_host.cuh).
-template <int HD, int STAGES> struct DecodeTcFp8Shape {
+// P: positions per warp stage (16 or 32).
+template <int HD, int P_> struct DecodeTcFp8Shape {
   static_assert(HD == 64 || HD == 128, "decode-tc fp8: headDim 64 or 128");
-  static constexpr int S = STAGES;
+  static_assert(P_ == 16 || P_ == 32, "decode-tc fp8: 16 or 32 positions per stage");
+  static constexpr int P = P_;
+  // Stages per warp: P = 32 keeps the 16-position layout's 16 KiB per warp at headDim 128 (2 stages:
+  // 66 KiB per CTA, 3 CTAs per SM); 3 stages (2 CTAs per SM) lost to it in GPU run 24.
+  static constexpr int S = P == 32 && HD == 128 ? 2 : 4;
+  static constexpr int NB = P / 8;                // n8 blocks of S = Q·Kᵀ per stage
   static constexpr int CPR = HD / 16;             // 16-byte chunks per row (a row is headDim bytes)
-  static constexpr int STAGE_BYTES = 2 * kTcP * HD;
+  static constexpr int STAGE_BYTES = 2 * P * HD;
   static constexpr int KSTEPS = HD / 16;
   static constexpr int DBLK = HD / 8;
   static constexpr int KD = HD / 4;               // head dims of a lane's k slice (one per quad column)
   static constexpr int VD = HD / 8;               // head dims of a lane's v slice (one per quad row)
 };
 
-template <int HD, int S> constexpr size_t decode_tc_fp8_smem_bytes() {
-  using Sh = DecodeTcFp8Shape<HD, S>;
-  return size_t(kTcWarps) * Sh::S * (Sh::STAGE_BYTES + kTcP * sizeof(float));
+template <int HD, int P> constexpr size_t decode_tc_fp8_smem_bytes() {
+  using Sh = DecodeTcFp8Shape<HD, P>;
+  return size_t(kTcWarps) * Sh::S * (Sh::STAGE_BYTES + Sh::P * sizeof(float));
 }
 
 // Two E4M3 values (the low 16 bits, low byte first) → an f16x2 register, exactly.
@@ -69,16 +78,16 @@ template <int N> __device__ __forceinline__ void lds_words(uint32_t (&w)[N / 4],
     asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(w[0]), "=r"(w[1]) : "r"(addr));
 }
 
-template <typename T, int HD, int GC, int STAGES>
+template <typename T, int HD, int GC, int POSITIONS>
 __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(const Args a, const int num_splits,
                                                                              const int hsub) {
   pdl_launch_dependents();  // a PDL-launched consumer (matmul v5) may start streaming its weights
   static_assert(GC >= 1 && GC <= 8, "decode-tc: up to 8 q heads per CTA");
-  using Sh = DecodeTcFp8Shape<HD, STAGES>;
+  using Sh = DecodeTcFp8Shape<HD, POSITIONS>;
   using F16 = Half16<__half>;
   constexpr int S = Sh::S, CPR = Sh::CPR, KSTEPS = Sh::KSTEPS, DBLK = Sh::DBLK;
   constexpr int KD = Sh::KD, VD = Sh::VD;
-  constexpr int NW = kTcWarps, P = kTcP;
+  constexpr int NW = kTcWarps, P = Sh::P, NB = Sh::NB;
   extern __shared__ uint4 tc8_smem[];
 
   if (blockIdx.x == 0 && blockIdx.y == 0) validate_batch(a);
@@ -107,12 +116,12 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
   auto chunk_off = [](int row, int chunk) -> unsigned { return row * HD + ((chunk ^ (row & (CPR - 1))) << 4); };
 
   int bad = -1;  // a block id outside the cache, reported after the loop
-  auto lookup = [&](int k) -> int {  // position lane & 15 of the warp's k-th tile
+  auto lookup = [&](int k) -> int {  // position lane mod P of the warp's k-th tile
     const int pos = c0 + (warp + k * NW) * P + (lane & (P - 1));
     return pos < c1 ? cache_row(a, s, pos, bad) : -1;
   };
   auto issue = [&](int stage, int crow) {
-    issue_stage_rows<HD>(warp_smem + stage * kStageBytes, kVOff, kc, vc, kv_row, crow, bias_all + stage * P, lane);
+    issue_stage_rows<HD, P>(warp_smem + stage * kStageBytes, kVOff, kc, vc, kv_row, crow, bias_all + stage * P, lane);
   };
 
   // Q, row g = head h0 + g (g < GC; rows g + 8 are 0), in the k order above.
@@ -146,10 +155,10 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
     const unsigned st = warp_smem + stage * kStageBytes;
     const float *bias = bias_all + stage * P;
 
-    // S = Q · Kᵀ: 16 (heads) × 16 (positions); n8 block nb's column g is position nb·8 + g.
-    float sc[2][4];
+    // S = Q · Kᵀ: 16 (heads) × P (positions); n8 block nb's column g is position nb·8 + g.
+    float sc[NB][4];
 #pragma unroll
-    for (int nb = 0; nb < 2; nb++) {
+    for (int nb = 0; nb < NB; nb++) {
       sc[nb][0] = sc[nb][1] = sc[nb][2] = sc[nb][3] = 0.0f;
       const int row = nb * 8 + g;
 #pragma unroll
@@ -163,26 +172,29 @@ __global__ void __launch_bounds__(kTcThreads) attention_decode_tc_fp8_kernel(con
         }
       }
     }
-    float xv[2][2];
-    decode_tc_softmax<HD>(sc, sl, bias, tq, m_run, l_run, o, xv);
+    float xv[NB][2];
+    decode_tc_softmax<HD, NB>(sc, sl, bias, tq, m_run, l_run, o, xv);
 
-    // O += P · V: P is the A operand of one k-step (16 positions); rows g + 8 are 0. B fragment of
-    // block db: v rows (2tq, 2tq+1) and (2tq+8, 2tq+9) at head dim g·VD + db.
-    const uint32_t pa[4] = {F16::pack2(xv[0][0], xv[0][1]), 0u, F16::pack2(xv[1][0], xv[1][1]), 0u};
-    uint32_t v[4][VD / 4];  // rows 2tq, 2tq+1, 2tq+8, 2tq+9: bytes [g·VD, g·VD + VD)
+    // O += P · V, one k-step per 16 positions (h): P is the A operand (rows g + 8 are 0); the B
+    // fragment of block db is v rows 16h + (2tq, 2tq+1) and 16h + (2tq+8, 2tq+9) at head dim g·VD + db.
 #pragma unroll
-    for (int r = 0; r < 4; r++) {
-      const int row = 2 * tq + (r & 1) + (r >> 1) * 8;
-      lds_words<VD>(v[r], st + kVOff + chunk_off(row, (g * VD) >> 4) + ((g * VD) & 15));
-    }
+    for (int h = 0; h < P / 16; h++) {
+      const uint32_t pa[4] = {F16::pack2(xv[2 * h][0], xv[2 * h][1]), 0u, F16::pack2(xv[2 * h + 1][0], xv[2 * h + 1][1]), 0u};
+      uint32_t v[4][VD / 4];  // rows 16h + 2tq, +1, +8, +9: bytes [g·VD, g·VD + VD)
 #pragma unroll
-    for (int j = 0; j < VD / 4; j++) {
-      const uint32_t lo01 = interleave_lo(v[0][j], v[1][j]), hi01 = interleave_hi(v[0][j], v[1][j]);
-      const uint32_t lo89 = interleave_lo(v[2][j], v[3][j]), hi89 = interleave_hi(v[2][j], v[3][j]);
-      mma_16816<__half>(o[4 * j], pa, e4m3x2_to_f16x2(lo01), e4m3x2_to_f16x2(lo89));
-      mma_16816<__half>(o[4 * j + 1], pa, e4m3x2_to_f16x2(lo01 >> 16), e4m3x2_to_f16x2(lo89 >> 16));
-      mma_16816<__half>(o[4 * j + 2], pa, e4m3x2_to_f16x2(hi01), e4m3x2_to_f16x2(hi89));
-      mma_16816<__half>(o[4 * j + 3], pa, e4m3x2_to_f16x2(hi01 >> 16), e4m3x2_to_f16x2(hi89 >> 16));
+      for (int r = 0; r < 4; r++) {
+        const int row = 16 * h + 2 * tq + (r & 1) + (r >> 1) * 8;
+        lds_words<VD>(v[r], st + kVOff + chunk_off(row, (g * VD) >> 4) + ((g * VD) & 15));
+      }
+#pragma unroll
+      for (int j = 0; j < VD / 4; j++) {
+        const uint32_t lo01 = interleave_lo(v[0][j], v[1][j]), hi01 = interleave_hi(v[0][j], v[1][j]);
+        const uint32_t lo89 = interleave_lo(v[2][j], v[3][j]), hi89 = interleave_hi(v[2][j], v[3][j]);
+        mma_16816<__half>(o[4 * j], pa, e4m3x2_to_f16x2(lo01), e4m3x2_to_f16x2(lo89));
+        mma_16816<__half>(o[4 * j + 1], pa, e4m3x2_to_f16x2(lo01 >> 16), e4m3x2_to_f16x2(lo89 >> 16));
+        mma_16816<__half>(o[4 * j + 2], pa, e4m3x2_to_f16x2(hi01), e4m3x2_to_f16x2(hi89));
+        mma_16816<__half>(o[4 * j + 3], pa, e4m3x2_to_f16x2(hi01 >> 16), e4m3x2_to_f16x2(hi89 >> 16));
+      }
     }
   });
   report_bad_block(a, s, bad);
