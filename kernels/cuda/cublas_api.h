@@ -10,7 +10,9 @@
 // loads on machines without it. The declarations below are the few this file needs, from cuBLAS's
 // public API documentation (cublas_api.h, CUDA >= 11.4 for cublasSetWorkspace); enums are passed as int.
 // The library stays loaded for the life of the process (as the driver's tensor-map encoder in
-// matmul_v4_wgmma.cuh); each backend instance owns its handle (KernelContext::cublas).
+// matmul_v4_wgmma.cuh); each backend instance owns its handle (KernelContext::cublas) and a workspace
+// for it alone: cuBLAS keeps state in it from call to call (the flags of its split-K / stream-K
+// kernels), so memory that other kernels also use as scratch gives wrong results (NOTES run 27).
 #ifndef UPDRAFT_CUDA_CUBLAS_API_H
 #define UPDRAFT_CUDA_CUBLAS_API_H
 
@@ -31,7 +33,7 @@ struct CublasApi {
   static constexpr int kOpN = 0, kOpT = 1;  // CUBLAS_OP_N, CUBLAS_OP_T
   static constexpr int kCompute32F = 68;    // CUBLAS_COMPUTE_32F
   static constexpr int kGemmDefault = -1;   // CUBLAS_GEMM_DEFAULT
-  // Bytes of the backend's workspace lent to cuBLAS (its documentation suggests 32 MiB on Hopper).
+  // Bytes of cuBLAS's own workspace (its documentation suggests 32 MiB on Hopper).
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 
   void *library = nullptr;
@@ -85,8 +87,8 @@ inline const CublasApi &cublas_api() {
   return api;
 }
 
-// A cuBLAS handle on `stream` with `workspace` (CublasApi::kWorkspaceBytes of it), or null with the
-// reason in *why. The caller destroys it with cublas_api().destroy.
+// A cuBLAS handle on `stream` with `workspace` (CublasApi::kWorkspaceBytes of it, used by nothing
+// else), or null with the reason in *why. The caller destroys it with cublas_api().destroy.
 inline void *cublas_open_handle(cudaStream_t stream, void *workspace, size_t workspace_bytes, std::string *why) {
   const CublasApi &api = cublas_api();
   if (!api.loaded()) {

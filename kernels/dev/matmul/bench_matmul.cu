@@ -664,9 +664,13 @@ int main(int argc, char **argv) {
   CK(cudaMalloc(&bench.ctx.workspace, updraft::cuda::kWorkspaceBytes));
   bench.ctx.workspace_bytes = updraft::cuda::kWorkspaceBytes;
   {
-    // Variant 9's handle, as the backend opens it (cuBLAS loaded at run time, on the bench's stream).
+    // Variant 9's handle, as the backend opens it (cuBLAS loaded at run time, on the bench's stream,
+    // with a workspace of its own).
     std::string why;
-    bench.ctx.cublas = updraft::cuda::cublas_open_handle(bench.stream, bench.ctx.workspace, bench.ctx.workspace_bytes, &why);
+    void *cublas_workspace = nullptr;
+    CK(cudaMalloc(&cublas_workspace, updraft::cuda::CublasApi::kWorkspaceBytes));
+    bench.ctx.cublas = updraft::cuda::cublas_open_handle(bench.stream, cublas_workspace,
+                                                         updraft::cuda::CublasApi::kWorkspaceBytes, &why);
     if (!bench.ctx.cublas) std::printf("variant 9: no cuBLAS handle (%s)\n", why.c_str());
   }
   std::printf("device: %s, %d SMs, CC %d.%d, L2 %d MiB, smem opt-in %d B\n", bench.prop.name,

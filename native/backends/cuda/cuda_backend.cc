@@ -41,6 +41,7 @@ struct CudaBackend {
   KernelContext kernels;                      // stream, device facts, workspace; holds the last error
   DeviceErrorRecord *device_errors = nullptr;  // device memory, zeroed; kernels report into it
   DeviceErrorRecord *host_errors = nullptr;    // pinned copy read at synchronize
+  void *cublas_workspace = nullptr;            // cuBLAS's own (CublasApi::kWorkspaceBytes); never shared
   int32_t launches_since_sync = 0;
   bool capturing = false;
   // host_alloc blocks that are plain malloc because pinning failed (copies from them are still
@@ -272,6 +273,7 @@ void release(CudaBackend *s) {
   if (cudaGetDevice(&current) != cudaSuccess || current != s->device) (void)cudaSetDevice(s->device);
   if (s->stream) (void)cudaStreamSynchronize(s->stream);
   if (s->kernels.cublas) (void)cublas_api().destroy(s->kernels.cublas);
+  if (s->cublas_workspace) (void)cudaFree(s->cublas_workspace);
   if (s->kernels.workspace) (void)cudaFree(s->kernels.workspace);
   if (s->device_errors) (void)cudaFree(s->device_errors);
   if (s->host_errors) host_free(reinterpret_cast<ud_backend *>(s), s->host_errors);
@@ -362,8 +364,14 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_bac
   if ((err = cudaMalloc(&s->kernels.workspace, kWorkspaceBytes)) != cudaSuccess)
     return cuda_failed(err, "allocating the kernels' workspace");
   s->kernels.workspace_bytes = kWorkspaceBytes;
-  // cuBLAS for matmul variant 9, when installed; without it the backend runs its own GEMMs only.
-  s->kernels.cublas = cublas_open_handle(s->stream, s->kernels.workspace, s->kernels.workspace_bytes, nullptr);
+  // cuBLAS for matmul variant 9, when installed; without it the backend runs its own GEMMs only. Its
+  // workspace is its own: cuBLAS keeps state there between calls (split-K / stream-K kernels' flags),
+  // which our kernels' scratch in kernels.workspace would overwrite (wrong results: NOTES run 27).
+  if (cublas_api().loaded()) {
+    if ((err = cudaMalloc(&s->cublas_workspace, CublasApi::kWorkspaceBytes)) != cudaSuccess)
+      return cuda_failed(err, "allocating cuBLAS's workspace");
+    s->kernels.cublas = cublas_open_handle(s->stream, s->cublas_workspace, CublasApi::kWorkspaceBytes, nullptr);
+  }
   if ((err = cudaMalloc(&s->device_errors, sizeof(DeviceErrorRecord))) != cudaSuccess)
     return cuda_failed(err, "allocating the device error record");
   s->kernels.device_errors = s->device_errors;
