@@ -11,8 +11,7 @@
 // public API documentation (cublas_api.h, CUDA >= 11.4 for cublasSetWorkspace); enums are passed as int.
 // The library stays loaded for the life of the process (as the driver's tensor-map encoder in
 // matmul_v4_wgmma.cuh); each backend instance owns its handle (KernelContext::cublas) and a workspace
-// for it alone: cuBLAS keeps state in it from call to call (the flags of its split-K / stream-K
-// kernels), so memory that other kernels also use as scratch gives wrong results (NOTES run 27).
+// for it alone (never our kernels' scratch: cuBLAS's internals are not ours to reason about).
 #ifndef UPDRAFT_CUDA_CUBLAS_API_H
 #define UPDRAFT_CUDA_CUBLAS_API_H
 
@@ -33,6 +32,12 @@ struct CublasApi {
   static constexpr int kOpN = 0, kOpT = 1;  // CUBLAS_OP_N, CUBLAS_OP_T
   static constexpr int kCompute32F = 68;    // CUBLAS_COMPUTE_32F
   static constexpr int kGemmDefault = -1;   // CUBLAS_GEMM_DEFAULT
+  // CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION: split-K reductions in the
+  // compute type (f32), not in a 16-bit output type. Without it cuBLAS 13.1 summed split-K partials in
+  // bf16/f16 on small-M·N, long-K shapes (M=40 K=1032 N=300, M=129 K=4104 N=260): errors of about one
+  // 16-bit ulp of the partial sums, past the conformance tolerance where the result is a cancellation
+  // (bench_matmul, NOTES runs 27–29). Our kernels round once, from f32; so does variant 9 with this.
+  static constexpr int kMathNoReducedPrecisionReduction = 16;
   // Bytes of cuBLAS's own workspace (its documentation suggests 32 MiB on Hopper).
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 
@@ -42,6 +47,7 @@ struct CublasApi {
   int (*destroy)(void *handle) = nullptr;
   int (*set_stream)(void *handle, cudaStream_t stream) = nullptr;
   int (*set_workspace)(void *handle, void *workspace, size_t bytes) = nullptr;
+  int (*set_math_mode)(void *handle, int mode) = nullptr;
   int (*gemm_ex)(void *handle, int trans_a, int trans_b, int m, int n, int k, const void *alpha, const void *a,
                  cudaDataType a_type, int lda, const void *b, cudaDataType b_type, int ldb, const void *beta, void *c,
                  cudaDataType c_type, int ldc, int compute_type, int algo) = nullptr;
@@ -77,6 +83,7 @@ inline const CublasApi &cublas_api() {
     };
     if (!bind(a.create, "cublasCreate_v2") || !bind(a.destroy, "cublasDestroy_v2") ||
         !bind(a.set_stream, "cublasSetStream_v2") || !bind(a.set_workspace, "cublasSetWorkspace_v2") ||
+        !bind(a.set_math_mode, "cublasSetMathMode") ||
         !bind(a.gemm_ex, "cublasGemmEx")) {
       dlclose(a.library);
       a.library = nullptr;
@@ -97,6 +104,7 @@ inline void *cublas_open_handle(cudaStream_t stream, void *workspace, size_t wor
   }
   void *handle = nullptr;
   int status = api.create(&handle);
+  if (status == CublasApi::kStatusSuccess) status = api.set_math_mode(handle, CublasApi::kMathNoReducedPrecisionReduction);
   if (status == CublasApi::kStatusSuccess) status = api.set_stream(handle, stream);
   if (status == CublasApi::kStatusSuccess && workspace)
     status = api.set_workspace(handle, workspace, std::min(workspace_bytes, CublasApi::kWorkspaceBytes));

@@ -62,8 +62,9 @@ struct KernelContext {
   // the backend's last synchronize (or graph_begin); both set by the backend before every launch.
   DeviceErrorRecord *device_errors = nullptr;
   int32_t launch_index = 0;
-  // A cuBLAS handle on `stream` with a workspace of its own (cublas_api.h), owned by the backend;
-  // null when cuBLAS is absent or switched off. Matmul variant 9 runs on it.
+  // A cuBLAS handle on `stream` with a workspace of its own and f32 split-K reductions
+  // (cublas_api.h), owned by the backend; null when cuBLAS is absent or switched off. Matmul
+  // variant 9 runs on it.
   void *cublas = nullptr;
 
   ud_status fail(ud_status status, std::string message) {

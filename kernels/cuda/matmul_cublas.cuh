@@ -1,7 +1,9 @@
 // matmul variant 9 — cuBLAS's GEMM (cublasGemmEx: bf16 or f16 in, f32 accumulate), on the backend's
 // handle (KernelContext::cublas, bound to ctx.stream and a workspace of its own; cublas_api.h says why
 // and how it is loaded). Deterministic: cuBLAS's GEMMs give the same bits run to run on one GPU
-// model (its documentation's reproducibility rule; no atomics-based split-K is asked for).
+// model (its documentation's reproducibility rule; no atomics-based split-K is asked for). Split-K
+// partials are reduced in f32 (the handle's math mode, cublas_api.h), so y is rounded once, as in our
+// kernels.
 //
 // y[M, N] row-major is yᵀ[N, M] column-major, so: yᵀ = op_T(W as a K×N column-major matrix) · (x as
 // K×M column-major), lda = ldb = K, ldc = N.

@@ -265,7 +265,9 @@ std::string compare(const HostCase &h, const DeviceCase &d) {
 std::string run_case(Bench &bench, const HostCase &h, DeviceCase &d, int variant) {
   const Case &c = h.c;
   if (variant >= 0 && variant <= kMaxVariant && !g_enabled[variant]) return "skip: not selected";
-  CK(cudaMemset(d.y, 0xFF, size_t(c.m * c.n) * dt_size(c.yd)));  // NaN in every float dtype
+  // NaN in every float dtype; on the kernels' stream: a cudaMemset (legacy default stream) is not
+  // ordered with a non-blocking stream and could land while the kernel writes y.
+  CK(cudaMemsetAsync(d.y, 0xFF, size_t(c.m * c.n) * dt_size(c.yd), bench.stream));
   ud_op op = matmul_op(variant, d.x, c.xd, d.w, c.wd, d.b, c.wd, d.y, c.yd, c.m, c.n, c.k);
   const ud_status s = launch_matmul(op, bench.ctx);
   if (s == UD_ERR_UNSUPPORTED) return "skip: " + bench.ctx.error;
