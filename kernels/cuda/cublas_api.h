@@ -36,7 +36,7 @@ struct CublasApi {
   // compute type (f32), not in a 16-bit output type. Without it cuBLAS 13.1 summed split-K partials in
   // bf16/f16 on small-M·N, long-K shapes (M=40 K=1032 N=300, M=129 K=4104 N=260): errors of about one
   // 16-bit ulp of the partial sums, past the conformance tolerance where the result is a cancellation
-  // (bench_matmul, NOTES runs 27–29). Our kernels round once, from f32; so does variant 9 with this.
+  // (bench_matmul, NOTES runs 29–31). Our kernels round once, from f32; so does variant 9 with this.
   static constexpr int kMathNoReducedPrecisionReduction = 16;
   // Bytes of cuBLAS's own workspace (its documentation suggests 32 MiB on Hopper).
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;

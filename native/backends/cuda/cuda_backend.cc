@@ -366,7 +366,7 @@ extern "C" ud_status ud_cuda_backend_open(const ud_backend_options *opts, ud_bac
   s->kernels.workspace_bytes = kWorkspaceBytes;
   // cuBLAS for matmul variant 9, when installed; without it the backend runs its own GEMMs only. Its
   // workspace is its own, so that no assumption cuBLAS makes about what it left there can meet our
-  // kernels' scratch (NOTES runs 27–29: suspected for wrong sums that turned out to be its 16-bit
+  // kernels' scratch (NOTES runs 29–31: suspected for wrong sums that turned out to be its 16-bit
   // split-K reductions, now switched off in cublas_api.h).
   if (cublas_api().loaded()) {
     if ((err = cudaMalloc(&s->cublas_workspace, CublasApi::kWorkspaceBytes)) != cudaSuccess)
