@@ -4,7 +4,7 @@
 #  1. bench_attention --quick: the attention self-tests (every variant, FP8 included) on the defaults;
 #  2. bench_attention --bench-only on ATTN_CASE with the default kernels, then again with each
 #     UPDRAFT_* switch in ATTN_AB (space-separated NAME=VALUE; default none);
-#  3. bench_matmul --variants GEMM_VARIANTS (default 4,6) over GEMM_M (default 512,1024,2048,8192):
+#  3. bench_matmul --variants GEMM_VARIANTS (default 6,9) over GEMM_M (default 512,1024,2048,8192):
 #     its checks (the persistent grid cut to 1-3 CTAs included), then the timings against cuBLAS.
 # ATTN=0 skips steps 1-2. Writes $OUT/attention-*.txt, $OUT/gemm.txt and $OUT/gemm.json (few files: the device tool brings back
 # eight at most; the attention JSONs stay in $SCRATCH). Exit 0 when every check passed.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kernel-ab}
 ATTN_CASE=${ATTN_CASE:-b=512 ctx=1152}
 ATTN_AB=${ATTN_AB:-}
-GEMM_VARIANTS=${GEMM_VARIANTS:-4,6}
+GEMM_VARIANTS=${GEMM_VARIANTS:-6,9}
 GEMM_M=${GEMM_M:-512,1024,2048,8192}
 build=$(mktemp -d)
 SCRATCH=${SCRATCH:-$build}
