@@ -22,7 +22,9 @@ const SHAPES: [number, number, number][] = [
 // [M, K, N] around the tiles of GPU kernels (64/128-row tiles, 64-deep K steps, split-K decode):
 // a long-K decode row, a few rows, N past 1024, M and N one past a 128 tile, exact tiles, and a K
 // that is not a multiple of 8 (no 16-byte rows); and M between 8 and 16, where the CUDA decode GEMV
-// (v5) fills its second 8-row MMA column only in part, at a short and a long K.
+// (v5) fills its second 8-row MMA column only in part, at a short and a long K. The last two: few
+// output tiles and a long K, where a library GEMM splits K (cuBLAS summed those partials in 16 bits
+// until its math mode forbade it: bench/NOTES.md runs 29–31); no bias (even M), so CUDA's variant 9 runs them.
 const TILE_SHAPES: [number, number, number][] = [
   [1, 4096, 96],
   [4, 1536, 200],
@@ -32,6 +34,8 @@ const TILE_SHAPES: [number, number, number][] = [
   [129, 264, 257],
   [256, 256, 256],
   [65, 1003, 130],
+  [40, 1032, 300],
+  [128, 2056, 260],
 ];
 // The combinations models use (bf16 and f16 activations, f32 logits) and plain f32.
 const TILE_COMBOS: [FloatDType, FloatDType, FloatDType][] = [
