@@ -28,7 +28,8 @@ namespace updraft::cuda {
 
 struct CublasApi {
   // The enum values used (cublas_api.h).
-  static constexpr int kStatusSuccess = 0;  // CUBLAS_STATUS_SUCCESS
+  static constexpr int kStatusSuccess = 0;        // CUBLAS_STATUS_SUCCESS
+  static constexpr int kStatusNotSupported = 15;  // CUBLAS_STATUS_NOT_SUPPORTED
   static constexpr int kOpN = 0, kOpT = 1;  // CUBLAS_OP_N, CUBLAS_OP_T
   static constexpr int kCompute32F = 68;    // CUBLAS_COMPUTE_32F
   static constexpr int kGemmDefault = -1;   // CUBLAS_GEMM_DEFAULT

@@ -32,7 +32,7 @@
 //                                   GEMM, as vLLM uses through PyTorch              bias; the backend has a
 //                                                                                   cuBLAS handle
 //
-// Variants 1, 2 and 5 write y in any float dtype; 3 and 4 in f32 or x's dtype (the pairs the model uses;
+// Variants 1, 2 and 5 write y in any float dtype; 3, 4 and 6-9 in f32 or x's dtype (the pairs the model uses;
 // fewer instantiations). The bias may be any float dtype or absent everywhere. Auto (variant 0): v1 when the dtypes or the
 // shape rule out the tensor-core variants (f32 or mixed x/W, K % 8 != 0, K == 0, unaligned bases);
 // else, for M <= 16, v5 (UPDRAFT_GEMM_DECODE=2 turns it off: then v3 when N >= kAutoTallDecodeN and v2
@@ -240,7 +240,8 @@ ud_status launch_matmul(const ud_op &op, KernelContext &ctx) {
     int variant = auto_variant(p, ctx.cublas != nullptr);
     ud_status s = run_variant(variant, p, ctx);
     // A fast path that turns out unavailable at run time (no tensor-map encoder, too little shared
-    // memory, not a Hopper device, cuBLAS refusing) falls back: v9 to v6, v4 and v6-v8 to v3, anything to the simple kernel, which always runs.
+    // memory, not a Hopper device, cuBLAS refusing the case) falls back: v9 to v6, v4 and v6-v8 to v3,
+    // anything to the simple kernel, which always runs.
     if (s == UD_ERR_UNSUPPORTED && variant == 9 && matmul_detail::v4_accepts(p, nullptr)) {
       variant = 6;
       s = run_variant(variant, p, ctx);

@@ -43,8 +43,10 @@ inline ud_status run_cublas(const Problem &p, KernelContext &ctx) {
                                           CublasApi::kGemmDefault);
   if (status != CublasApi::kStatusSuccess) {
     (void)cudaGetLastError();
-    return ctx.fail(UD_ERR_DEVICE, "matmul variant 9: cublasGemmEx failed with status " + std::to_string(status) +
-                                       " (" + dims_string(p) + ")");
+    // NOT_SUPPORTED: cuBLAS has no kernel for the case; auto then falls back to our own (matmul.cu).
+    return ctx.fail(status == CublasApi::kStatusNotSupported ? UD_ERR_UNSUPPORTED : UD_ERR_DEVICE,
+                    "matmul variant 9: cublasGemmEx failed with status " + std::to_string(status) + " (" +
+                        dims_string(p) + ")");
   }
   return check_launch(ctx, "matmul variant 9 (cuBLAS)");
 }

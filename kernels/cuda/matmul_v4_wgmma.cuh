@@ -605,6 +605,16 @@ struct V4Launch {
 // small problem still walks several tiles per CTA (bench_matmul's checks).
 inline int g_v6_max_ctas = 0;
 
+// The launch attribute for clusters of `cm` CTAs along x.
+inline cudaLaunchAttribute v4_cluster_attribute(int cm) {
+  cudaLaunchAttribute attribute = {};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = static_cast<unsigned>(cm);
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  return attribute;
+}
+
 // Clusters of `cm` CTAs of `kernel` (its shared memory, kV4Threads) that fit on the device at once,
 // asked once per device; 0 when the runtime cannot say.
 template <typename Kernel>
@@ -615,11 +625,7 @@ int v4_resident_clusters(Kernel kernel, int smem, int cm, int device, std::atomi
   config.gridDim = dim3(static_cast<unsigned>(cm * 256), 1, 1);
   config.blockDim = dim3(kV4Threads, 1, 1);
   config.dynamicSmemBytes = static_cast<size_t>(smem);
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = static_cast<unsigned>(cm);
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
+  cudaLaunchAttribute attribute[1] = {v4_cluster_attribute(cm)};
   config.attrs = attribute;
   config.numAttrs = 1;
   int clusters = 0;
@@ -675,11 +681,7 @@ ud_status run_v4_typed(const Problem &p, KernelContext &ctx, const V4Launch &how
   config.blockDim = dim3(kV4Threads, 1, 1);
   config.dynamicSmemBytes = kSmem;
   config.stream = ctx.stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = CM;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
+  cudaLaunchAttribute attribute[1] = {v4_cluster_attribute(CM)};
   config.attrs = attribute;
   config.numAttrs = CM > 1 ? 1 : 0;
   const cudaError_t err = cudaLaunchKernelEx(&config, kernel, map_x, map_w, p.bias, p.bias_dtype, static_cast<TY *>(p.y),
