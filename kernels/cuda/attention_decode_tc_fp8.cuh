@@ -25,9 +25,10 @@
 // - P = 32: 8 KiB a stage at headDim 128 (as the 16-bit kernel's 16 positions), 2 stages, 4 warps:
 //   66 KiB, 3 CTAs per SM, as the 16-position layout. The per-tile work that does not scale with
 //   bytes (pipeline control, block-table lookups, the softmax's reductions, rescaling o) is paid once
-//   per 8 KiB. (3 stages and 2 CTAs per SM were slower: 359 vs 336 µs, NOTES run 24.)
-// - P = 16: 4 KiB a stage, 4 stages: 65 KiB, 3 CTAs per SM. It reached ~88% of copy bandwidth,
-//   instruction-bound: as many instructions as the 16-bit kernel for half the bytes (NOTES run 23).
+//   per 8 KiB. The default: 326 µs, 88% of copy bandwidth at batch 512 × 1152 (NOTES run 29; 3
+//   stages and 2 CTAs per SM were slower, 359 µs, run 24).
+// - P = 16 (UPDRAFT_ATTN_FP8_WIDE_STAGES=0): 4 KiB a stage, 4 stages: 65 KiB, 3 CTAs per SM. 336 µs,
+//   85%: instruction-bound, as many instructions as the 16-bit kernel for half the bytes (NOTES run 23).
 #ifndef UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 #define UPDRAFT_CUDA_ATTENTION_DECODE_TC_FP8_CUH
 
