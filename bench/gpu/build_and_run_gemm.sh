@@ -2,7 +2,7 @@
 # Builds kernels/dev/matmul/bench_matmul.cu on the GPU machine (its nvcc, cuBLAS) and runs it: the
 # matmul ladder's correctness checks, then each variant and cuBLAS on the Llama-3.1-8B projections.
 # Writes $OUT/gemm.txt (build log, SASS summary, tables), $OUT/gemm.json (variants 0-3 and cuBLAS) and
-# $OUT/gemm_v4.json (variants 4 and 6 and cuBLAS again).
+# $OUT/gemm_v4.json (variants 4 and 6-9 and cuBLAS again).
 # Run from anywhere; bench/gpu/run.sh calls it with OUT set. Extra arguments go to the benchmark
 # (e.g. --m 1,16,4096 --reps 30, --no-perf).
 set -uo pipefail
@@ -45,9 +45,9 @@ echo "== run: variants 0-3, 5 and cuBLAS (limit ${GEMM_LIMIT_A:-130} s)" | tee -
 timeout "${GEMM_LIMIT_A:-130}" "$build/bench_matmul" --variants 0,1,2,3,5 --json "$out/gemm.json" "$@" 2>&1 | tee -a "$log"
 status_a=${PIPESTATUS[0]}
 echo "bench_matmul (variants 0-3, 5) exit $status_a" | tee -a "$log"
-echo "== run: variants 4, 6 and cuBLAS (limit ${GEMM_LIMIT_B:-80} s)" | tee -a "$log"
-timeout "${GEMM_LIMIT_B:-80}" "$build/bench_matmul" --variants 4,6 --json "$out/gemm_v4.json" "$@" 2>&1 | tee -a "$log"
+echo "== run: variants 4, 6-9 and cuBLAS (limit ${GEMM_LIMIT_B:-80} s)" | tee -a "$log"
+timeout "${GEMM_LIMIT_B:-80}" "$build/bench_matmul" --variants 4,6,7,8,9 --json "$out/gemm_v4.json" "$@" 2>&1 | tee -a "$log"
 status_b=${PIPESTATUS[0]}
-echo "bench_matmul (variants 4, 6) exit $status_b" | tee -a "$log"
+echo "bench_matmul (variants 4, 6-9) exit $status_b" | tee -a "$log"
 rm -rf "$build"
 [[ $status_a -eq 0 && $status_b -eq 0 ]]
