@@ -45,8 +45,8 @@ echo "== run: variants 0-3, 5 and cuBLAS (limit ${GEMM_LIMIT_A:-130} s)" | tee -
 timeout "${GEMM_LIMIT_A:-130}" "$build/bench_matmul" --variants 0,1,2,3,5 --json "$out/gemm.json" "$@" 2>&1 | tee -a "$log"
 status_a=${PIPESTATUS[0]}
 echo "bench_matmul (variants 0-3, 5) exit $status_a" | tee -a "$log"
-echo "== run: variants 4, 6-9 and cuBLAS (limit ${GEMM_LIMIT_B:-80} s)" | tee -a "$log"
-timeout "${GEMM_LIMIT_B:-80}" "$build/bench_matmul" --variants 4,6,7,8,9 --json "$out/gemm_v4.json" "$@" 2>&1 | tee -a "$log"
+echo "== run: variants 4, 6-9 and cuBLAS (limit ${GEMM_LIMIT_B:-150} s)" | tee -a "$log"
+timeout "${GEMM_LIMIT_B:-150}" "$build/bench_matmul" --variants 4,6,7,8,9 --json "$out/gemm_v4.json" "$@" 2>&1 | tee -a "$log"
 status_b=${PIPESTATUS[0]}
 echo "bench_matmul (variants 4, 6-9) exit $status_b" | tee -a "$log"
 rm -rf "$build"
