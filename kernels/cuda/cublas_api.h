@@ -19,10 +19,12 @@
 #include <dlfcn.h>
 #include <library_types.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <type_traits>
+
+#include "env_switch.h"
 
 namespace updraft::cuda {
 
@@ -60,8 +62,7 @@ struct CublasApi {
 inline const CublasApi &cublas_api() {
   static const CublasApi api = [] {
     CublasApi a;
-    const char *off = std::getenv("UPDRAFT_GEMM_CUBLAS");
-    if (off && std::strcmp(off, "0") == 0) {
+    if (!env_switch_on("UPDRAFT_GEMM_CUBLAS")) {
       a.unavailable = "switched off (UPDRAFT_GEMM_CUBLAS=0)";
       return a;
     }
