@@ -13,6 +13,9 @@
 #   bench   bash bench/gpu/run.sh         the GPU benchmarks (when the script exists)
 #   serve   bash bench/gpu/serve.sh       issue 7's serving suite over HTTP (when the script exists; ~8 min,
 #                                          so it runs only when named, alone: gpu-run.sh serve)
+#   tp      tensor parallelism on 2 GPUs (nvidia-h200-x2; only when named): all_reduce conformance and the
+#           sharded program on cuda with NCCL, TP=2 against TP=1 greedy (test/e2e-gpu/tensor-parallel-
+#           cuda.test.ts), then bench/gpu/tensor-parallel.ts (batch-1 decode, batched throughput, TP=1 and 2)
 # Every stage runs even when an earlier one fails, within one time budget (UPDRAFT_GPU_RUN_SECONDS,
 # default 570 s, inside the tool's 600 s), each cut off when the budget runs out. Logs go to $OUT
 # (at most 8 files come back): summary.txt (one line per stage, exit codes), env.txt (GPU, driver,
@@ -92,6 +95,14 @@ if [[ -d .device/bench-models ]]; then
     export UPDRAFT_BENCH_MODEL=${UPDRAFT_BENCH_MODEL:-/tmp/updraft-bench-models/llama-3.1-8b}
   fi
 fi
+# NCCL (tensor parallelism): PyTorch's image has it as pip's nvidia-nccl wheel, in site-packages and off
+# the loader's path; the addon dlopens UPDRAFT_NCCL_LIBRARY first. NVLink multicast stays off (KINDS.md).
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+if [[ -z ${UPDRAFT_NCCL_LIBRARY:-} ]] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2'; then
+  nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+  [[ -f $nccl ]] || nccl=$(find /usr/local/lib /usr/lib /opt -name 'libnccl.so.2' 2>/dev/null | head -1)
+  [[ -f $nccl ]] && export UPDRAFT_NCCL_LIBRARY=$nccl
+fi
 export CI=1 NO_COLOR=1  # plain, non-interactive output from vitest: the logs are read as text
 vitest=(node node_modules/vitest/vitest.mjs run)
 
@@ -102,6 +113,7 @@ vitest=(node node_modules/vitest/vitest.mjs run)
   nvcc --version 2>/dev/null | tail -2
   echo "node $(node --version) at $(command -v node)"
   echo "addon: $UPDRAFT_NATIVE_ADDON"
+  echo "nccl: ${UPDRAFT_NCCL_LIBRARY:-libnccl.so.2 on the loader path}; GPUs: $(nvidia-smi -L 2>/dev/null | wc -l)"
   node -e '
     const addon = require(process.env.UPDRAFT_NATIVE_ADDON);
     console.log("backends:", addon.listBackends().join(", "));
@@ -145,6 +157,17 @@ if wants bench; then
   fi
 fi
 
+if wants tp; then
+  # Tensor parallelism needs 2 GPUs and NCCL; with fewer GPUs these tests skip and the bench refuses.
+  stage "tensor parallelism: all_reduce conformance and sharded programs on cuda (NCCL)" tp.txt \
+    "${vitest[@]}" test/device/conformance.test.ts test/device/sharded-program.test.ts -t "all_reduce|sharded" --reporter=verbose
+  stage "tensor parallelism: TP=2 against TP=1 greedy on cuda (test/e2e-gpu/tensor-parallel-cuda.test.ts)" tp.txt \
+    "${vitest[@]}" test/e2e-gpu/tensor-parallel-cuda.test.ts --reporter=verbose
+  if [[ -n ${UPDRAFT_BENCH_MODEL:-} ]]; then
+    stage "tensor parallelism bench: TP=1 and TP=2 (bench/gpu/tensor-parallel.ts)" tp.txt \
+      node bench/gpu/tensor-parallel.ts --model "$UPDRAFT_BENCH_MODEL" --json "$out/tp.json"
+  fi
+fi
 if wants serve; then
   if [[ -f bench/gpu/serve.sh && -n ${UPDRAFT_BENCH_MODEL:-} ]]; then
     # bench/gpu/serve.sh writes serve.txt and serve.json into $OUT itself, and keeps inside the time left.

@@ -1,6 +1,8 @@
 // nccl_comm.cc — the CUDA backend's communicator (device_abi.h ud_comm_iface) over NCCL, loaded with
-// dlopen("libnccl.so.2") when a group is opened, so the addon builds without NCCL's headers and loads
-// on machines without NCCL; opening a group there fails with UD_ERR_UNAVAILABLE and the reason.
+// dlopen when a group is opened (UPDRAFT_NCCL_LIBRARY, a path, first; then libnccl.so.2 on the loader's
+// path), so the addon builds without NCCL's headers and loads on machines without NCCL; opening a group
+// there fails with UD_ERR_UNAVAILABLE and the reason. (pip's nvidia-nccl wheels, as PyTorch installs them,
+// put the library in site-packages, off the loader's path: point UPDRAFT_NCCL_LIBRARY at it.)
 //
 // One process drives every GPU of the group, one thread per rank: the group's communicators are made
 // together by ncclCommInitAll, and rank r's all-reduce is enqueued on rank r's backend stream (so it
@@ -9,7 +11,6 @@
 // NVLink multicast (NVLS) is switched off before NCCL reads its environment: on the shared machines
 // this project runs on, a program that uses it can put the host's GPUs out of service.
 //
-// Compiled, not yet run on GPUs (no machine with two GPUs was available when it was written).
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -32,6 +33,7 @@ typedef enum { ncclSum = 0 } ncclRedOp_t;
 
 struct NcclApi {
   void *library = nullptr;
+  std::string path;  // the file that was opened (each rank takes its own reference to it)
   ncclResult_t (*comm_init_all)(ncclComm_t *comms, int ndev, const int *devlist) = nullptr;
   ncclResult_t (*all_reduce)(const void *send, void *recv, size_t count, ncclDataType_t dtype, ncclRedOp_t op,
                              ncclComm_t comm, cudaStream_t stream) = nullptr;
@@ -42,10 +44,13 @@ struct NcclApi {
 
 // Loads libnccl.so.2 and its entry points; an empty string on success, else the reason.
 std::string load_nccl(NcclApi &api) {
-  api.library = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  const char *configured = std::getenv("UPDRAFT_NCCL_LIBRARY");
+  api.path = configured && *configured ? configured : "libnccl.so.2";
+  api.library = dlopen(api.path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!api.library) {
     const char *why = dlerror();
-    return std::string("NCCL is not installed (dlopen libnccl.so.2: ") + (why ? why : "not found") + ")";
+    return "NCCL is not installed (dlopen " + api.path + ": " + (why ? why : "not found") +
+           "; UPDRAFT_NCCL_LIBRARY may name the file)";
   }
   const auto bind = [&](auto &fn, const char *symbol) {
     fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(api.library, symbol));
@@ -56,7 +61,7 @@ std::string load_nccl(NcclApi &api) {
       !bind(api.error_string, "ncclGetErrorString")) {
     dlclose(api.library);
     api.library = nullptr;
-    return "libnccl.so.2 lacks an entry point Updraft needs (NCCL 2.10 or later is required)";
+    return api.path + " lacks an entry point Updraft needs (NCCL 2.10 or later is required)";
   }
   return "";
 }
@@ -171,7 +176,7 @@ extern "C" ud_status ud_nccl_comms_open(const ud_backend_handle *ranks, int32_t 
   for (int32_t r = 0; r < world; r++) {
     auto *comm = new NcclComm();
     comm->api = api;
-    if (r > 0) comm->api.library = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);  // one reference per rank
+    if (r > 0) comm->api.library = dlopen(api.path.c_str(), RTLD_NOW | RTLD_LOCAL);  // one reference per rank
     comm->comm = comms[r];
     comm->rank = r;
     comm->device = devices[r];
