@@ -116,7 +116,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { key: 'numThreads', flag: 'num-threads', type: 'int', help: 'CPU backend threads (0 = all cores)' },
   { key: 'tensorParallelSize', flag: 'tensor-parallel-size', type: 'int', help: 'Shard the model over N devices of this machine (devices 0..N-1), all-reduce through NCCL on cuda; N must divide the attention heads and the MLP size' },
   { key: 'tokenizerWorkers', flag: 'tokenizer-workers', type: 'int', help: 'Worker threads that tokenize prompts off the event loop; 0 = on the main thread (default: min(4, CPU cores - 1))' },
-  { key: 'dtype', flag: 'dtype', type: 'string', choices: ['auto', 'float32', 'bfloat16', 'float16'], help: "Weight dtype (auto: CPU keeps the checkpoint's, GPUs use bfloat16)" },
+  { key: 'dtype', flag: 'dtype', type: 'string', choices: ['auto', 'float32', 'bfloat16', 'float16'], help: "Model dtype (auto: GPUs compute in bfloat16; the CPU keeps the checkpoint's weights and computes in float32). On a GPU it sets the weights and the activations, as vLLM's; on the CPU the weights only" },
   { key: 'kvCacheDtype', flag: 'kv-cache-dtype', type: 'string', choices: KV_CACHE_DTYPE_CHOICES, help: "KV cache storage dtype, as vLLM's: auto = the compute dtype (f32 on the CPU, bfloat16 on GPUs); fp8 or fp8_e4m3 = FP8 E4M3, unscaled: half of bfloat16's bytes, so twice the tokens in the same memory, at a small accuracy cost (cpu and cuda; ascend refuses it at start)" },
   { key: 'loadFormat', flag: 'load-format', type: 'string', choices: ['auto', 'dummy'], help: 'dummy = random weights from config.json alone (benchmarks)' },
   { key: 'chatTemplate', flag: 'chat-template', type: 'string', help: "Chat template file or inline Jinja, overriding the model's" },

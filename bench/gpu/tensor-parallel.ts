@@ -6,7 +6,7 @@
  *   node bench/gpu/tensor-parallel.ts --model DIR [--sizes 1,2] [--json out.json]
  *
  * Needs as many CUDA devices as the largest size and NCCL (libnccl.so.2); refuses to start otherwise.
- * Not run yet: written when only single-GPU machines were available (README, "Tensor parallelism").
+ * Runs in `bash scripts/device/gpu-run.sh tp` on the device tool's nvidia-h200-x2 (bench/NOTES.md runs 34-37).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

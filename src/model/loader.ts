@@ -94,7 +94,10 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
   const device = openModelTarget(opts.device, ranks, opts.numThreads ?? 0);
   try {
     const deviceInfo = device.info;
-    const computeDtype = deviceInfo.preferredDtype;
+    // vLLM's --dtype sets the weights and the activations. A GPU (16-bit by preference) computes in the
+    // dtype asked for; the CPU backend computes in f32 whatever dtype its weights are stored in.
+    const explicitDtype = opts.dtype === undefined || opts.dtype === 'auto' ? undefined : DTYPE_OPTION[opts.dtype];
+    const computeDtype = explicitDtype !== undefined && deviceInfo.preferredDtype !== 'f32' ? explicitDtype : deviceInfo.preferredDtype;
     const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
     const kvOption = opts.kvCacheDtype ?? 'auto';
     const kvCacheDtype = kvCacheDtypeFor(kvOption, computeDtype);
