@@ -15,17 +15,17 @@ import type { FloatDType } from '../reference.ts';
 const N = 1000; // not a multiple of 2 or 3: the ranks' chunks of the sum are uneven
 
 /** Rank r's values: distinct per rank and element, with magnitudes that make the order of the sum matter. */
-function rankValues(rank: number): number[] {
-  return Array.from({ length: N }, (_, i) => ((((i * 7919 + rank * 104729) % 2003) - 1001) / 97) * (i % 5 === 0 ? 1e4 : 1));
+function rankValues(rank: number, n = N): number[] {
+  return Array.from({ length: n }, (_, i) => ((((i * 7919 + rank * 104729) % 2003) - 1001) / 97) * (i % 5 === 0 ? 1e4 : 1));
 }
 
-function rankSpec(dtype: FloatDType, rank: number): ProgramSpec {
+function rankSpec(dtype: FloatDType, rank: number, n = N): ProgramSpec {
   return {
     dims: {},
     tensors: [
-      { name: 'table', dtype, shape: [1, N], role: 'weight', init: { kind: 'data', data: Float32Array.from(rankValues(rank)) } },
+      { name: 'table', dtype, shape: [1, n], role: 'weight', init: { kind: 'data', data: Float32Array.from(rankValues(rank, n)) } },
       { name: 'ids', dtype: 'i32', shape: [1], role: 'input' },
-      { name: 'y', dtype, shape: [1, N], role: 'output' },
+      { name: 'y', dtype, shape: [1, n], role: 'output' },
     ],
     ops: [
       { op: 'embedding', src: ['table', 'ids'], dst: ['y'] },
@@ -35,22 +35,27 @@ function rankSpec(dtype: FloatDType, rank: number): ProgramSpec {
 }
 
 /** The rank-ordered f32 sum of what each rank holds (its values rounded to dtype), rounded to dtype. */
-function expectedSum(dtype: FloatDType, world: number): number[] {
-  const held = Array.from({ length: world }, (_, r) => rankValues(r).map((v) => ref.roundTo(dtype, v)));
-  return Array.from({ length: N }, (_, i) => {
+function expectedSum(dtype: FloatDType, world: number, n = N): number[] {
+  const held = Array.from({ length: world }, (_, r) => rankValues(r, n).map((v) => ref.roundTo(dtype, v)));
+  return Array.from({ length: n }, (_, i) => {
     let sum = held[0]![i]!;
     for (let r = 1; r < world; r++) sum = Math.fround(sum + held[r]![i]!);
     return ref.roundTo(dtype, sum);
   });
 }
 
-async function reduceOverGroup(backend: string, dtype: FloatDType, options: NativeDeviceGroupOptions): Promise<number[]> {
+/** Rank 0's output of each of `steps` steps of one program (the same inputs every step). */
+async function reduceOverGroup(backend: string, dtype: FloatDType, options: NativeDeviceGroupOptions, n = N, steps = 1): Promise<number[][]> {
   const group = loadNativeAddon().openDeviceGroup(backend, options);
   try {
-    const program = await group.createProgram(Array.from({ length: options.size }, (_, r) => rankSpec(dtype, r)));
+    const program = await group.createProgram(Array.from({ length: options.size }, (_, r) => rankSpec(dtype, r, n)));
     try {
-      const out = await program.step({ dims: {}, inputs: { ids: Int32Array.of(0) } });
-      return [...ref.decode(dtype, out['y']!)];
+      const outputs = [];
+      for (let step = 0; step < steps; step++) {
+        const out = await program.step({ dims: {}, inputs: { ids: Int32Array.of(0) } });
+        outputs.push([...ref.decode(dtype, out['y']!)]);
+      }
+      return outputs;
     } finally {
       program.dispose();
     }
@@ -90,7 +95,7 @@ export function defineAllReduceTests(backend: string, getDevice: () => NativeDev
     for (const dtype of ref.FLOAT_DTYPES) {
       for (const world of [2, 3]) {
         it(`host communicator, ${world} ranks, ${dtype}: the rank-ordered f32 sum, rounded once`, async () => {
-          const got = await reduceOverGroup(backend, dtype, { size: world, communicator: 'host', deviceIndices: Array(world).fill(0), numThreads: 1 });
+          const [got] = await reduceOverGroup(backend, dtype, { size: world, communicator: 'host', deviceIndices: Array(world).fill(0), numThreads: 1 });
           expect(got).toEqual(expectedSum(dtype, world));
         });
       }
@@ -106,10 +111,16 @@ export function defineAllReduceTests(backend: string, getDevice: () => NativeDev
         context.skip(`needs 2 ${backend} devices (NCCL wants one per rank); this machine has fewer`);
         return;
       }
-      for (const dtype of ref.FLOAT_DTYPES) {
-        const got = await reduceOverGroup(backend, dtype, { size: 2, numThreads: 1 });
-        // Two ranks: one addition, the same rounding whatever the algorithm.
-        expect(got, dtype).toEqual(expectedSum(dtype, 2));
+      // cuda: n = 1000, and 140,000 in bf16/f16, take the one-shot peer all-reduce (at most 512 KB of whole
+      // 16-byte vectors; 140,000 fills every block); 1001 (odd bytes) and 140,000 in f32 (560 KB) go to
+      // NCCL. Three steps each: the peer path's call counters and staging halves move on.
+      for (const n of [N, N + 1, 140_000]) {
+        const want = new Map(ref.FLOAT_DTYPES.map((dtype) => [dtype, expectedSum(dtype, 2, n)]));
+        for (const dtype of ref.FLOAT_DTYPES) {
+          const outputs = await reduceOverGroup(backend, dtype, { size: 2, numThreads: 1 }, n, 3);
+          // Two ranks: one addition, the same rounding whatever the algorithm.
+          outputs.forEach((got, step) => expect(got, `${dtype}, n = ${n}, step ${step}`).toEqual(want.get(dtype)));
+        }
       }
     });
   });
