@@ -5,10 +5,6 @@
  *
  *   node bench/gpu/tensor-parallel.ts --model DIR [--sizes 1,2] [--json out.json]
  *
- * Each size above 1 runs twice: as served (small all-reduces over peer memory, large ones through
- * NCCL) and with UPDRAFT_P2P_ALLREDUCE=0 (every all-reduce through NCCL), the peer measured in the
- * same run.
- *
  * Needs as many CUDA devices as the largest size and NCCL (libnccl.so.2); refuses to start otherwise.
  * Runs in `bash scripts/device/gpu-run.sh tp` on the device tool's nvidia-h200-x2 (bench/NOTES.md runs 34-37).
  */
@@ -59,8 +55,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface Result {
   tensorParallelSize: number;
-  /** 'peer+nccl' (as served) or 'nccl' (UPDRAFT_P2P_ALLREDUCE=0). */
-  allReduce: string;
   loadMs: number;
   weightBytesPerRank: number;
   kvCacheTokens: number;
@@ -70,10 +64,7 @@ interface Result {
 }
 
 const results: Result[] = [];
-const runs = sizes.flatMap((size) => (size > 1 ? [{ size, allReduce: 'peer+nccl' }, { size, allReduce: 'nccl' }] : [{ size, allReduce: '-' }]));
-for (const { size, allReduce } of runs) {
-  if (allReduce === 'nccl') process.env['UPDRAFT_P2P_ALLREDUCE'] = '0';
-  else delete process.env['UPDRAFT_P2P_ALLREDUCE'];
+for (const size of sizes) {
   const loadStart = performance.now();
   const runtime = await startRuntime(
     { ...defaultServeConfig(), model: values.model, device: values.device, loadFormat: 'dummy', tensorParallelSize: size, maxModelLen: 4096, maxNumSeqs: 256, maxNumBatchedTokens: 8192 },
@@ -90,7 +81,6 @@ for (const { size, allReduce } of runs) {
     const seconds = (performance.now() - start) / 1000;
     const result: Result = {
       tensorParallelSize: size,
-      allReduce,
       loadMs: Math.round(loadMs),
       weightBytesPerRank: runtime.model.memory.weight,
       kvCacheTokens: (runtime.model.numKvBlocks - 1) * runtime.model.blockSize,
@@ -100,7 +90,7 @@ for (const { size, allReduce } of runs) {
     };
     results.push(result);
     console.log(
-      `TP=${size}${size > 1 ? ` (${allReduce})` : ''}: batch-1 decode ${result.decodeMedianMs.toFixed(2)} ms/token, ${batchRequests} requests ` +
+      `TP=${size}: batch-1 decode ${result.decodeMedianMs.toFixed(2)} ms/token, ${batchRequests} requests ` +
         `${result.batchTokensPerSecond.toFixed(0)} tokens/s, ${(result.weightBytesPerRank / 2 ** 30).toFixed(2)} GiB of weights per GPU`,
     );
   } finally {

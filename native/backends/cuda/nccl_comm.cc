@@ -8,11 +8,6 @@
 // together by ncclCommInitAll, and rank r's all-reduce is enqueued on rank r's backend stream (so it
 // is ordered with the kernels around it and can be recorded in a CUDA graph).
 //
-// Small messages (≤ 512 KB: the decode steps' all-reduces) take a one-shot all-reduce over peer memory
-// instead (kernels/cuda/all_reduce_p2p.h), where every pair of the group's GPUs has peer access:
-// NCCL's small-message latency is most of what tensor parallelism adds to a decode step.
-// UPDRAFT_P2P_ALLREDUCE=0 sends everything through NCCL.
-//
 // NVLink multicast (NVLS) is switched off before NCCL reads its environment: on the shared machines
 // this project runs on, a program that uses it can put the host's GPUs out of service.
 //
@@ -21,13 +16,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-#include "../../../kernels/cuda/all_reduce_p2p.h"
-#include "../../../kernels/cuda/env_switch.h"
 #include "cuda_backend.h"
 
 namespace updraft::cuda {
@@ -74,21 +66,6 @@ std::string load_nccl(NcclApi &api) {
   return "";
 }
 
-// Host-mapped words the peer all-reduce kernels read (abort) or write (failed); freed by the last owner.
-struct MappedWords {
-  int32_t *host = nullptr;  // [0]: abort (the group's), [1 + r]: rank r's failure
-  ~MappedWords() {
-    if (host) (void)cudaFreeHost(host);
-  }
-};
-
-// One rank's buffers of the peer all-reduce (its own device's memory).
-struct P2pBuffers {
-  void *staging = nullptr;    // [2][kP2pMaxBytes]
-  uint32_t *flags = nullptr;  // [kP2pBlocks][kP2pMaxRanks]
-  uint32_t *epoch = nullptr;  // [kP2pBlocks]
-};
-
 struct NcclComm {
   NcclApi api;  // a copy per rank; the library handle is closed only by the last (dlopen counts)
   ncclComm_t comm = nullptr;
@@ -96,11 +73,6 @@ struct NcclComm {
   int device = 0;
   cudaStream_t stream = nullptr;
   std::string error;
-  bool p2p = false;              // small messages take the peer all-reduce
-  P2pAllReduceView view;         // this rank's view of every rank's buffers
-  P2pBuffers own;                // what this rank allocated (freed on destroy)
-  std::shared_ptr<MappedWords> words;
-  const volatile int32_t *failed_host = nullptr;  // view.failed, as the host reads it
 };
 
 NcclComm *self(ud_comm *c) { return reinterpret_cast<NcclComm *>(c); }
@@ -126,17 +98,6 @@ ud_status all_reduce_sum(ud_comm *c, void *data, int64_t count, int32_t dtype) {
     comm->error = std::string("nccl all_reduce: cudaSetDevice: ") + cudaGetErrorString(cuda);
     return UD_ERR_DEVICE;
   }
-  if (comm->p2p && p2p_all_reduce_takes(data, count, dtype)) {
-    if (*comm->failed_host != 0) {
-      comm->error = std::string("peer all_reduce (rank ") + std::to_string(comm->rank) + "): an earlier call " +
-                    (*comm->failed_host == 1 ? "was aborted (another rank failed)" : "timed out waiting for a peer");
-      return UD_ERR_DEVICE;
-    }
-    std::string why;
-    const ud_status status = launch_all_reduce_p2p(comm->view, data, count, dtype, comm->stream, &why);
-    if (status != UD_OK) comm->error = why;
-    return status;
-  }
   const ncclResult_t result =
       comm->api.all_reduce(data, data, static_cast<size_t>(count), type, ncclSum, comm->comm, comm->stream);
   if (result != ncclSuccess) {
@@ -148,29 +109,14 @@ ud_status all_reduce_sum(ud_comm *c, void *data, int64_t count, int32_t dtype) {
 
 void abort_group(ud_comm *c) {
   NcclComm *comm = self(c);
-  if (comm->words) comm->words->host[0] = 1;  // peer all-reduce kernels waiting anywhere in the group give up
   if (comm->comm) comm->api.comm_abort(comm->comm);  // the other ranks' pending collectives fail too
   comm->comm = nullptr;
 }
 
 const char *last_error(ud_comm *c) { return self(c)->error.c_str(); }
 
-void free_p2p(int device, P2pBuffers &own) {
-  if (!own.staging && !own.flags && !own.epoch) return;
-  int previous = 0;
-  (void)cudaGetDevice(&previous);
-  (void)cudaSetDevice(device);
-  (void)cudaDeviceSynchronize();  // no kernel of ours may still be reading these
-  (void)cudaFree(own.staging);
-  (void)cudaFree(own.flags);
-  (void)cudaFree(own.epoch);
-  own = P2pBuffers{};
-  (void)cudaSetDevice(previous);
-}
-
 void destroy(ud_comm *c) {
   NcclComm *comm = self(c);
-  free_p2p(comm->device, comm->own);
   if (comm->comm) comm->api.comm_destroy(comm->comm);
   if (comm->api.library) dlclose(comm->api.library);
   delete comm;
@@ -184,64 +130,6 @@ const ud_comm_iface kNcclIface = {
     last_error,
     destroy,
 };
-
-// Sets up the peer all-reduce for the group when every pair of its GPUs has peer access: enables it,
-// allocates each rank's staging, flags and counters (zeroed) and the host-mapped words. false (and
-// nothing left allocated) where it cannot; the group then uses NCCL for every size.
-bool open_p2p(const std::vector<int> &devices, std::vector<P2pBuffers> &buffers, std::shared_ptr<MappedWords> &words,
-              std::string &why) {
-  const int world = static_cast<int>(devices.size());
-  if (world < 2 || world > kP2pMaxRanks) return why = "group size " + std::to_string(world), false;
-  if (!env_switch_on("UPDRAFT_P2P_ALLREDUCE")) return why = "UPDRAFT_P2P_ALLREDUCE=0", false;
-  int previous = 0;
-  (void)cudaGetDevice(&previous);
-  buffers.assign(static_cast<size_t>(world), P2pBuffers{});
-  bool ok = true;
-  for (int r = 0; r < world && ok; r++) {
-    for (int q = 0; q < world && ok; q++) {
-      if (q == r) continue;
-      int can = 0;
-      if (cudaDeviceCanAccessPeer(&can, devices[r], devices[q]) != cudaSuccess || !can) {
-        why = "GPU " + std::to_string(devices[r]) + " cannot access GPU " + std::to_string(devices[q]);
-        ok = false;
-      }
-    }
-  }
-  for (int r = 0; r < world && ok; r++) {
-    ok = cudaSetDevice(devices[r]) == cudaSuccess;
-    for (int q = 0; q < world && ok; q++) {
-      if (q == r) continue;
-      const cudaError_t err = cudaDeviceEnablePeerAccess(devices[q], 0);
-      if (err == cudaErrorPeerAccessAlreadyEnabled) (void)cudaGetLastError();
-      else if (err != cudaSuccess) ok = false, why = std::string("cudaDeviceEnablePeerAccess: ") + cudaGetErrorString(err);
-    }
-    P2pBuffers &b = buffers[r];
-    ok = ok && cudaMalloc(&b.staging, 2 * kP2pMaxBytes) == cudaSuccess &&
-         cudaMalloc(reinterpret_cast<void **>(&b.flags), sizeof(uint32_t) * kP2pBlocks * kP2pMaxRanks) == cudaSuccess &&
-         cudaMalloc(reinterpret_cast<void **>(&b.epoch), sizeof(uint32_t) * kP2pBlocks) == cudaSuccess &&
-         cudaMemset(b.flags, 0, sizeof(uint32_t) * kP2pBlocks * kP2pMaxRanks) == cudaSuccess &&
-         cudaMemset(b.epoch, 0, sizeof(uint32_t) * kP2pBlocks) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess;
-    if (!ok && why.empty()) why = "allocating its buffers failed";
-  }
-  if (ok) {
-    words = std::make_shared<MappedWords>();
-    void *host = nullptr;
-    ok = cudaHostAlloc(&host, sizeof(int32_t) * (1 + world), cudaHostAllocMapped | cudaHostAllocPortable) == cudaSuccess;
-    if (ok) {
-      words->host = static_cast<int32_t *>(host);
-      for (int i = 0; i <= world; i++) words->host[i] = 0;
-    } else {
-      why = "cudaHostAlloc of its mapped words failed";
-    }
-  }
-  if (!ok) {
-    (void)cudaGetLastError();
-    for (int r = 0; r < world; r++) free_p2p(devices[r], buffers[r]);
-    words.reset();
-  }
-  (void)cudaSetDevice(previous);
-  return ok;
-}
 
 }  // namespace
 }  // namespace updraft::cuda
@@ -285,31 +173,8 @@ extern "C" ud_status ud_nccl_comms_open(const ud_backend_handle *ranks, int32_t 
     dlclose(api.library);
     return UD_ERR_DEVICE;
   }
-  std::vector<P2pBuffers> p2p_buffers;
-  std::shared_ptr<MappedWords> words;
-  std::string p2p_why;
-  const bool p2p = open_p2p(devices, p2p_buffers, words, p2p_why);
-  if (!p2p && std::getenv("UPDRAFT_P2P_ALLREDUCE_VERBOSE")) std::fprintf(stderr, "updraft: peer all-reduce off: %s\n", p2p_why.c_str());
   for (int32_t r = 0; r < world; r++) {
     auto *comm = new NcclComm();
-    if (p2p) {
-      comm->p2p = true;
-      comm->own = p2p_buffers[r];
-      comm->words = words;
-      comm->view.world = world;
-      comm->view.rank = r;
-      for (int32_t q = 0; q < world; q++) {
-        comm->view.staging[q] = p2p_buffers[q].staging;
-        comm->view.flags[q] = p2p_buffers[q].flags;
-      }
-      comm->view.epoch = p2p_buffers[r].epoch;
-      int32_t *abort_word = nullptr, *failed_word = nullptr;
-      (void)cudaHostGetDevicePointer(reinterpret_cast<void **>(&abort_word), words->host, 0);
-      (void)cudaHostGetDevicePointer(reinterpret_cast<void **>(&failed_word), words->host + 1 + r, 0);
-      comm->view.abort = abort_word;
-      comm->view.failed = failed_word;
-      comm->failed_host = words->host + 1 + r;
-    }
     comm->api = api;
     if (r > 0) comm->api.library = dlopen(api.path.c_str(), RTLD_NOW | RTLD_LOCAL);  // one reference per rank
     comm->comm = comms[r];

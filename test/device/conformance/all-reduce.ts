@@ -111,9 +111,7 @@ export function defineAllReduceTests(backend: string, getDevice: () => NativeDev
         context.skip(`needs 2 ${backend} devices (NCCL wants one per rank); this machine has fewer`);
         return;
       }
-      // cuda: n = 1000, and 140,000 in bf16/f16, take the one-shot peer all-reduce (at most 512 KB of whole
-      // 16-byte vectors; 140,000 fills every block); 1001 (odd bytes) and 140,000 in f32 (560 KB) go to
-      // NCCL. Three steps each: the peer path's call counters and staging halves move on.
+      // Sizes NCCL treats differently (a few KB, odd bytes, 280–560 KB), three steps each on one group.
       for (const n of [N, N + 1, 140_000]) {
         const want = new Map(ref.FLOAT_DTYPES.map((dtype) => [dtype, expectedSum(dtype, 2, n)]));
         for (const dtype of ref.FLOAT_DTYPES) {
