@@ -5,7 +5,8 @@
 #  2. bench_attention --bench-only on ATTN_CASE with the default kernels, then again with each
 #     UPDRAFT_* switch in ATTN_AB (space-separated NAME=VALUE; default none);
 #  3. bench_matmul --variants GEMM_VARIANTS (default 6,9) over GEMM_M (default 512,1024,2048,8192):
-#     its checks (the persistent grid cut to 1-3 CTAs included), then the timings against cuBLAS.
+#     its checks (the persistent grid cut to 1-3 CTAs included), then the timings against cuBLAS;
+#     then again with each UPDRAFT_* switch in GEMM_AB (space-separated NAME=VALUE; default none).
 # ATTN=0 skips steps 1-2. Writes $OUT/attention-*.txt, $OUT/gemm.txt and $OUT/gemm.json (few files: the device tool brings back
 # eight at most; the attention JSONs stay in $SCRATCH). Exit 0 when every check passed.
 set -uo pipefail
@@ -15,6 +16,7 @@ ATTN_CASE=${ATTN_CASE:-b=512 ctx=1152}
 ATTN_AB=${ATTN_AB:-}
 GEMM_VARIANTS=${GEMM_VARIANTS:-6,9}
 GEMM_M=${GEMM_M:-512,1024,2048,8192}
+GEMM_AB=${GEMM_AB:-}
 build=$(mktemp -d)
 SCRATCH=${SCRATCH:-$build}
 mkdir -p "$OUT" "$SCRATCH"
@@ -42,6 +44,11 @@ if wait "$gemm_build"; then
   timeout "${GEMM_LIMIT:-300}" "$build/bench_matmul" --variants "$GEMM_VARIANTS" --m "$GEMM_M" --json "$OUT/gemm.json" \
     >"$OUT/gemm.txt" 2>&1 || status=1
   grep -vE "^  (ok|PASS)" "$OUT/gemm.txt" | tail -45
+  for ab in $GEMM_AB; do
+    env "$ab" timeout "${GEMM_LIMIT:-300}" "$build/bench_matmul" --variants "$GEMM_VARIANTS" --m "$GEMM_M" \
+      >"$OUT/gemm-${ab//=/_}.txt" 2>&1 || status=1
+    echo "== matmul, $ab"; grep -vE "^  (ok|PASS)" "$OUT/gemm-${ab//=/_}.txt" | tail -25
+  done
 else
   cat "$build/gemm-build.log"; status=1
 fi
