@@ -42,14 +42,6 @@
 //     early, so each warp issues its first stage of W before pdl_wait() — while that producer (often a
 //     few blocks on a few SMs at batch 1) finishes — and reads x and writes y only after it.
 //
-//  5. L2 prefetch ahead of the register stages (sm_90's cp.async.bulk.prefetch.L2: one instruction
-//     asks for a contiguous byte range, no registers held). At the start of a segment lanes 0..15
-//     each ask for the first P chunks of one of the tile's 16 rows, and every stage load asks for the
-//     U chunks P ahead of it: P KB per warp in flight beyond the registers' 2·U (P = 8: 128 KB per SM
-//     at once, where the registers alone start with 48 KB). Aimed at the fixed cost of each launch —
-//     the stream's ramp at the start — that the small projections pay (qkv/o at 33–51 % of copy).
-//     UPDRAFT_GEMV_PREFETCH_CHUNKS sets P (0: off).
-//
 // Index math (v5_* helpers below) is shared with the host emulation in
 // kernels/dev/matmul/emulate_v5.cu, which checks on the host that every (row, k) of every shape it tries
 // is multiplied exactly once, that each stage is loaded before it is used and not overwritten before,
@@ -64,7 +56,6 @@
 #define UPDRAFT_CUDA_MATMUL_V5_DECODE_CUH
 
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "matmul_common.cuh"
@@ -144,16 +135,6 @@ __device__ __forceinline__ uint4 v5_ld_w(const void *p) {
 #endif
   return v;
 }
-// Asks L2 for `bytes` (a multiple of 16, 16-byte aligned) from p; nothing comes back to the thread.
-__device__ __forceinline__ void v5_prefetch_l2(const void *p, int bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (bytes > 0) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
 // x: re-read by the warps of every tile; cached in L1.
 __device__ __forceinline__ uint4 v5_ld_x(const void *p) {
   uint4 v;
@@ -165,8 +146,7 @@ __device__ __forceinline__ uint4 v5_ld_x(const void *p) {
 template <typename T, typename TY, int NB, int U>
 __global__ void __launch_bounds__(kV5Threads, 1)
     matmul_v5_kernel(const T *__restrict__ x, const T *__restrict__ w, const void *__restrict__ bias,
-                     int32_t bias_dtype, TY *__restrict__ y, int m, int n, int k, int64_t tiles, int64_t chunks,
-                     int prefetch_chunks) {
+                     int32_t bias_dtype, TY *__restrict__ y, int m, int n, int k, int64_t tiles, int64_t chunks) {
   // part[warp][slot][row within the tile][m]; +1 against bank conflicts in the column-wise sums.
   __shared__ float part[kV5Warps][2][16][NB * 8 + 1];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -194,15 +174,6 @@ __global__ void __launch_bounds__(kV5Threads, 1)
     const bool row_a = n0 + g < n, row_b = n0 + g + 8 < n;
     const T *wa_ptr = w + (row_a ? n0 + g : 0) * int64_t(k) + 8 * t;
     const T *wb_ptr = w + (row_b ? n0 + g + 8 : 0) * int64_t(k) + 8 * t;
-    // Lane l < 16 prefetches row n0 + l: chunks [c_from, c_to) of it, clipped to the segment and to K.
-    const bool prefetcher = prefetch_chunks > 0 && lane < 16 && n0 + lane < n;
-    const T *prefetch_row = w + (prefetcher ? n0 + lane : 0) * int64_t(k);
-    auto prefetch = [&](int c_from, int c_to) {
-      if (!prefetcher || c_from >= ce) return;
-      const int k_from = c_from * kV5ChunkK, k_to = min(min(c_to, ce) * kV5ChunkK, k);
-      v5_prefetch_l2(prefetch_row + k_from, (k_to - k_from) * static_cast<int>(sizeof(T)));
-    };
-    prefetch(cb, cb + prefetch_chunks);
 
     float acc[NB][4];
 #pragma unroll
@@ -211,7 +182,6 @@ __global__ void __launch_bounds__(kV5Threads, 1)
     uint4 wa[2][U], wb[2][U], xv[2][NB][U];
     auto load = [&](auto stage, int c0) {
       constexpr int S = decltype(stage)::value;
-      prefetch(c0 + prefetch_chunks, c0 + prefetch_chunks + U);  // keeps the L2 requests P chunks ahead
       // k % 8 == 0: a lane's 8 elements are all inside K or all outside.
 #pragma unroll
       for (int u = 0; u < U; u++) {
@@ -320,17 +290,6 @@ inline int v5_ctas(const Problem &p, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(tiles, sm_count)));
 }
 
-// P of note 5 (chunks prefetched ahead into L2), read once: UPDRAFT_GEMV_PREFETCH_CHUNKS, default 8, 0 = off.
-inline int v5_prefetch_chunks() {
-  static const int chunks = [] {
-    const char *v = std::getenv("UPDRAFT_GEMV_PREFETCH_CHUNKS");
-    if (v == nullptr || *v == '\0') return 8;
-    const int parsed = std::atoi(v);
-    return parsed < 0 ? 0 : std::min(parsed, 64);
-  }();
-  return chunks;
-}
-
 template <typename T, typename TY, int NB>
 ud_status run_v5_typed(const Problem &p, KernelContext &ctx) {
   const int64_t tiles = (p.n + 15) / 16, chunks = (p.k + kV5ChunkK - 1) / kV5ChunkK;
@@ -338,8 +297,7 @@ ud_status run_v5_typed(const Problem &p, KernelContext &ctx) {
   const cudaError_t err = launch_with_pdl(matmul_v5_kernel<T, TY, NB, V5Unroll<NB>::value>, dim3(v5_ctas(p, sm_count_of(ctx))),
                                           dim3(kV5Threads), 0, ctx.stream, static_cast<const T *>(p.x),
                                           static_cast<const T *>(p.w), p.bias, p.bias_dtype, static_cast<TY *>(p.y),
-                                          static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), tiles, chunks,
-                                          v5_prefetch_chunks());
+                                          static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), tiles, chunks);
   if (err != cudaSuccess) (void)cudaGetLastError();
   if (err != cudaSuccess) return ctx.fail(UD_ERR_DEVICE, std::string("matmul variant 5: ") + cudaGetErrorString(err));
   return check_launch(ctx, "matmul variant 5");
