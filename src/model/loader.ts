@@ -23,6 +23,7 @@ import { shardPlan, validateTensorParallel } from './tensor-parallel.ts';
 import type { RunnerLimits } from './runner.ts';
 import { openWeights } from './weights.ts';
 import { resolveBatchLimits } from './batch-limits.ts';
+import { resolveModelDtypes } from './model-dtypes.ts';
 import type { ProgressReporter } from './progress.ts';
 import { watchBytesRead } from './read-progress.ts';
 
@@ -73,8 +74,6 @@ export interface LoadedModel {
   close(): void;
 }
 
-const DTYPE_OPTION: Record<Exclude<DTypeOption, 'auto'>, DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
-
 export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
   const log = opts.log ?? (() => {});
   const resolved = await resolveModel(opts.model, { revision: opts.revision, log, ...(opts.progress ? { progress: opts.progress } : {}) });
@@ -94,11 +93,7 @@ export async function loadModel(opts: LoadModelOptions): Promise<LoadedModel> {
   const device = openModelTarget(opts.device, ranks, opts.numThreads ?? 0);
   try {
     const deviceInfo = device.info;
-    // vLLM's --dtype sets the weights and the activations. A GPU (16-bit by preference) computes in the
-    // dtype asked for; the CPU backend computes in f32 whatever dtype its weights are stored in.
-    const explicitDtype = opts.dtype === undefined || opts.dtype === 'auto' ? undefined : DTYPE_OPTION[opts.dtype];
-    const computeDtype = explicitDtype !== undefined && deviceInfo.preferredDtype !== 'f32' ? explicitDtype : deviceInfo.preferredDtype;
-    const weightDtype = opts.dtype === undefined || opts.dtype === 'auto' ? (computeDtype === 'f32' ? 'auto' : computeDtype) : DTYPE_OPTION[opts.dtype];
+    const { computeDtype, weightDtype } = resolveModelDtypes(opts.dtype, deviceInfo.preferredDtype);
     const kvOption = opts.kvCacheDtype ?? 'auto';
     const kvCacheDtype = kvCacheDtypeFor(kvOption, computeDtype);
     const blockSize = opts.blockSize ?? deviceInfo.defaultBlockSize;

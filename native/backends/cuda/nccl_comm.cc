@@ -10,7 +10,6 @@
 //
 // NVLink multicast (NVLS) is switched off before NCCL reads its environment: on the shared machines
 // this project runs on, a program that uses it can put the host's GPUs out of service.
-//
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
