@@ -8,10 +8,14 @@
  *
  * CI time: the shim runs every launch in three block orders, so this compares COMPARED_TOKENS = 16 tokens
  * per case (the CUDA check compares 32) and runs the batched pass on 3 cases.
+ *
+ * Then the same models with `--dtype float32` (f32 weights and activations through the AscendC
+ * kernels): HF's float32 goldens reproduced as the CPU backend does — exact tokens on the trained
+ * model, best logprobs within 1e-4 — which checks the kernels' arithmetic far more tightly than bf16 can.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBackends } from '../../src/device/device.ts';
-import { goldenModels, startTestServer } from '../e2e/harness.ts';
+import { float32GoldenFailures, goldenModels, startTestServer } from '../e2e/harness.ts';
 import type { GoldenCase, TestServer } from '../e2e/harness.ts';
 
 const sim = probeBackends().find((b) => b.name === 'ascend-sim');
@@ -73,6 +77,18 @@ describe.skipIf(skipReason !== null)(`golden outputs on ascend-sim (bf16)${skipR
       expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
     }, 300_000);
   });
+});
+
+describe.skipIf(skipReason !== null)(`golden outputs on ascend-sim in float32 (--dtype float32)${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+  it.each(models)('$name: every case as the CPU backend reproduces it', async (model) => {
+    const server = await startTestServer(model.dir, { device: 'ascend-sim', dtype: 'float32' });
+    try {
+      expect(server.runtime.model.kvCacheDtype, 'activations (and so the cache) in f32').toBe('f32');
+      expect(await float32GoldenFailures(server, model, COMPARED_TOKENS)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  }, 300_000);
 });
 
 if (skipReason !== null) it.skip(`ascend-sim golden checks — ${skipReason}`, () => {});

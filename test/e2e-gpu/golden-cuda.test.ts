@@ -3,10 +3,15 @@
  * the HTTP API equal HF transformers' float32 outputs for the first 32 tokens of each case, or until
  * the first near-tie, one request at a time and all at once (decode steps replayed from CUDA graphs).
  * Skipped, with the reason, where no CUDA device can be opened.
+ *
+ * Then the same models with `--dtype float32` (f32 weights and activations: matmul variant 1's f32 FMA,
+ * the simple attention kernel): HF's float32 goldens reproduced as the CPU backend does — exact tokens
+ * on the trained model, best logprobs within 1e-4 (ascend-sim passes the same check in CI). Added
+ * after the last GPU run of its session: its first run on a GPU is still to come.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBackends } from '../../src/device/device.ts';
-import { goldenModels, startTestServer } from '../e2e/harness.ts';
+import { float32GoldenFailures, goldenModels, startTestServer } from '../e2e/harness.ts';
 import type { GoldenCase, TestServer } from '../e2e/harness.ts';
 
 const cuda = probeBackends().find((b) => b.name === 'cuda');
@@ -73,6 +78,18 @@ describe.skipIf(skipReason !== null)(`golden outputs on cuda (bf16)${skipReason 
       }
       expect(server.runtime.engine.scheduler.kv.usage()).toBe(0);
     });
+  });
+});
+
+describe.skipIf(skipReason !== null)(`golden outputs on cuda in float32 (--dtype float32)${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+  it.each(models)('$name: every case as the CPU backend reproduces it', async (model) => {
+    const server = await startTestServer(model.dir, { device: 'cuda', dtype: 'float32' });
+    try {
+      expect(server.runtime.model.kvCacheDtype, 'activations (and so the cache) in f32').toBe('f32');
+      expect(await float32GoldenFailures(server, model, COMPARED_TOKENS)).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -133,3 +133,31 @@ export function compareWithGolden(golden: GoldenCase, ours: GeneratedStep[], exa
   }
   return null;
 }
+
+/** float32 on an accelerator against HF's float32 goldens: best logprobs this close (the CPU measures ≤ 1e-5). */
+export const FLOAT32_LOGPROB_TOLERANCE = 1e-4;
+
+/**
+ * A backend computing in float32 (`--dtype float32` on a GPU or ascend-sim) against the golden outputs,
+ * over the first `tokens` tokens of every case of the model: compareWithGolden's rule (exact tokens on
+ * the trained model), and the best logprob within FLOAT32_LOGPROB_TOLERANCE on every step before the
+ * first differing token. Returns the failures (empty when all agree).
+ */
+export async function float32GoldenFailures(server: TestServer, model: GoldenModel, tokens: number): Promise<string[]> {
+  const failures: string[] = [];
+  for (const golden of model.cases) {
+    const steps = await greedySteps(server.url, golden, tokens);
+    const head = { ...golden, output_ids: golden.output_ids.slice(0, tokens), top5_logprobs: golden.top5_logprobs.slice(0, tokens) };
+    const what = `${model.name} ${JSON.stringify(golden.prompt)}`;
+    const mismatch = compareWithGolden(head, steps, model.exact);
+    if (mismatch !== null) failures.push(`${what}: ${mismatch}`);
+    for (let step = 0; step < steps.length && steps[step]!.tokenId === head.output_ids[step]; step++) {
+      const error = Math.abs(steps[step]!.top5[0]![1] - head.top5_logprobs[step]![0]![1]);
+      if (error > FLOAT32_LOGPROB_TOLERANCE) {
+        failures.push(`${what}: step ${step} best logprob off by ${error.toExponential(2)}`);
+        break;
+      }
+    }
+  }
+  return failures;
+}
