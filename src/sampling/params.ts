@@ -39,9 +39,9 @@ export interface SamplingParams {
   structuredOutput: StructuredOutput | null;
 }
 
-/** A compiled response_format (src/structured). */
+/** A compiled response_format, guided_json or guided_choice (src/structured). */
 export interface StructuredOutput {
-  readonly kind: 'json_object' | 'json_schema';
+  readonly kind: 'json_object' | 'json_schema' | 'choice';
   readonly grammar: Grammar;
 }
 

@@ -243,9 +243,12 @@ export class Grammar {
   #nextStateId = 0;
   #interned = 0;
   readonly #initial: State;
+  /** Whitespace before and after the top-level value (JSON allows it; a raw choice does not). */
+  readonly #rootWhitespace: boolean;
 
-  constructor(root: ValueNode) {
+  constructor(root: ValueNode, options: { rootWhitespace?: boolean } = {}) {
     this.root = root;
+    this.#rootWhitespace = options.rootWhitespace ?? true;
     const rootFrame = this.#frame(T.Root, root, R_BEFORE, 0, 0, '');
     this.#initial = this.#singleton(this.#config(rootFrame, null));
   }
@@ -435,12 +438,14 @@ export class Grammar {
 
   #rootTransitions(f: Frame, byte: number): readonly Transition[] {
     if (f.a === R_BEFORE) {
-      if (isWhitespace(byte)) return f.b < MAX_WHITESPACE_RUN ? [this.#replace(T.Root, f.node, R_BEFORE, f.b + 1, 0)] : NO_TRANSITIONS;
+      if (isWhitespace(byte) && this.#rootWhitespace) {
+        return f.b < MAX_WHITESPACE_RUN ? [this.#replace(T.Root, f.node, R_BEFORE, f.b + 1, 0)] : NO_TRANSITIONS;
+      }
       const out: Transition[] = [];
       this.#startValue(this.#frame(T.Root, f.node, R_AWAIT, 0, 0, ''), f.node, byte, out);
       return out;
     }
-    if (f.a === R_AFTER && isWhitespace(byte) && f.b < MAX_WHITESPACE_RUN) return [this.#replace(T.Root, f.node, R_AFTER, f.b + 1, 0)];
+    if (f.a === R_AFTER && this.#rootWhitespace && isWhitespace(byte) && f.b < MAX_WHITESPACE_RUN) return [this.#replace(T.Root, f.node, R_AFTER, f.b + 1, 0)];
     return NO_TRANSITIONS;
   }
 

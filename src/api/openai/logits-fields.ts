@@ -1,11 +1,12 @@
 /**
  * The request fields that become logits processing (src/sampling, src/structured): presence /
- * frequency / repetition penalties, logit_bias and response_format — their zod schemas and their
- * conversion into SamplingParams fields.
+ * frequency / repetition penalties, logit_bias, response_format and vLLM's guided decoding fields
+ * (guided_json, guided_choice, and their newer form structured_outputs.json / .choice) — their zod
+ * schemas and their conversion into SamplingParams fields.
  */
 import { z } from 'zod';
 import type { StructuredOutput } from '../../sampling/params.ts';
-import { compileJsonObject, compileJsonSchema, SchemaError } from '../../structured/index.ts';
+import { compileChoice, compileJsonObject, compileJsonSchema, SchemaError } from '../../structured/index.ts';
 import type { Grammar } from '../../structured/index.ts';
 import { invalidRequest } from '../errors.ts';
 
@@ -46,6 +47,27 @@ export const responseFormatSchema = z
 
 export type ResponseFormat = z.output<typeof responseFormatSchema>;
 
+/** vLLM's guided_json: a JSON Schema as an object (or boolean), or as a JSON string. */
+const guidedJsonSchema = z.union([z.record(z.string(), z.unknown()), z.boolean(), z.string()]);
+/** vLLM's structured_outputs (its newer spelling of the guided_* fields). */
+const structuredOutputsSchema = z.object({
+  json: guidedJsonSchema.nullish(),
+  choice: z.array(z.string()).nullish(),
+  json_object: z.boolean().nullish(),
+  regex: z.string().nullish(),
+  grammar: z.string().nullish(),
+  structural_tag: z.unknown().optional(),
+});
+
+/** vLLM's guided decoding fields, accepted by both endpoints (regex and grammar are refused, not ignored). */
+export const guidedDecodingFields = {
+  guided_json: guidedJsonSchema.nullish(),
+  guided_choice: z.array(z.string()).nullish(),
+  guided_regex: z.string().nullish(),
+  guided_grammar: z.string().nullish(),
+  structured_outputs: structuredOutputsSchema.nullish(),
+};
+
 /** The fields of logits processing as the schemas parsed them. */
 export interface LogitsFields {
   presence_penalty?: number | null;
@@ -53,6 +75,11 @@ export interface LogitsFields {
   repetition_penalty?: number | null;
   logit_bias?: Record<string, number> | null;
   response_format?: ResponseFormat | null;
+  guided_json?: z.output<typeof guidedJsonSchema> | null;
+  guided_choice?: string[] | null;
+  guided_regex?: string | null;
+  guided_grammar?: string | null;
+  structured_outputs?: z.output<typeof structuredOutputsSchema> | null;
 }
 
 export interface LogitsParams {
@@ -82,21 +109,68 @@ export function toLogitsParams(fields: LogitsFields, vocabSize: number | null): 
     frequencyPenalty: fields.frequency_penalty ?? 0,
     repetitionPenalty: fields.repetition_penalty ?? 1,
     logitBias,
-    structuredOutput: toStructuredOutput(fields.response_format ?? null),
+    structuredOutput: toStructuredOutput(fields),
   };
 }
 
-function toStructuredOutput(format: ResponseFormat | null): StructuredOutput | null {
-  if (format === null || format.type === 'text') return null;
-  if (format.type === 'json_object') return { kind: 'json_object', grammar: cachedGrammar('json_object', null) };
+/** One constraint a request asked for, with the field that asked (for errors). */
+type Constraint =
+  | { kind: 'json_object'; param: string }
+  | { kind: 'json_schema'; param: string; schema: unknown }
+  | { kind: 'choice'; param: string; choices: string[] };
+
+/** The structured-output constraints of the request; at most one may be given. */
+function requestedConstraints(fields: LogitsFields): Constraint[] {
+  const found: Constraint[] = [];
+  const format = fields.response_format ?? null;
+  if (format?.type === 'json_object') found.push({ kind: 'json_object', param: 'response_format' });
   // No schema: any JSON value (the schema `{}`).
-  const schema = format.json_schema?.schema ?? {};
-  try {
-    return { kind: 'json_schema', grammar: cachedGrammar('json_schema', schema) };
-  } catch (error) {
-    if (error instanceof SchemaError) {
-      throw invalidRequest(`Invalid 'response_format.json_schema.schema': ${error.message}`, 'response_format.json_schema.schema', 'invalid_value');
+  if (format?.type === 'json_schema') found.push({ kind: 'json_schema', param: 'response_format.json_schema.schema', schema: format.json_schema?.schema ?? {} });
+  const json = (param: string, value: z.output<typeof guidedJsonSchema>): Constraint => {
+    if (typeof value !== 'string') return { kind: 'json_schema', param, schema: value };
+    try {
+      return { kind: 'json_schema', param, schema: JSON.parse(value) as unknown };
+    } catch {
+      throw invalidRequest(`Invalid '${param}': a JSON Schema as a string must be valid JSON.`, param, 'invalid_value');
     }
+  };
+  if (fields.guided_json != null) found.push(json('guided_json', fields.guided_json));
+  if (fields.guided_choice != null) found.push({ kind: 'choice', param: 'guided_choice', choices: fields.guided_choice });
+  const outputs = fields.structured_outputs ?? null;
+  if (outputs?.json != null) found.push(json('structured_outputs.json', outputs.json));
+  if (outputs?.choice != null) found.push({ kind: 'choice', param: 'structured_outputs.choice', choices: outputs.choice });
+  if (outputs?.json_object === true) found.push({ kind: 'json_object', param: 'structured_outputs.json_object' });
+  for (const [param, value] of [
+    ['guided_regex', fields.guided_regex],
+    ['guided_grammar', fields.guided_grammar],
+    ['structured_outputs.regex', outputs?.regex],
+    ['structured_outputs.grammar', outputs?.grammar],
+    ['structured_outputs.structural_tag', outputs?.structural_tag],
+  ] as const) {
+    if (value != null) {
+      throw invalidRequest(`'${param}' is not supported by this server: use response_format (json_schema), guided_json or guided_choice.`, param, 'unsupported_parameter');
+    }
+  }
+  if (found.length > 1) {
+    throw invalidRequest(`Only one kind of structured output per request: got ${found.map((c) => `'${c.param}'`).join(' and ')}.`, found[1]!.param, 'invalid_value');
+  }
+  return found;
+}
+
+function toStructuredOutput(fields: LogitsFields): StructuredOutput | null {
+  const [constraint] = requestedConstraints(fields);
+  if (constraint === undefined) return null;
+  try {
+    switch (constraint.kind) {
+      case 'json_object':
+        return { kind: 'json_object', grammar: cachedGrammar('json_object', null) };
+      case 'json_schema':
+        return { kind: 'json_schema', grammar: cachedGrammar('json_schema', constraint.schema) };
+      case 'choice':
+        return { kind: 'choice', grammar: cachedGrammar('choice', constraint.choices) };
+    }
+  } catch (error) {
+    if (error instanceof SchemaError) throw invalidRequest(`Invalid '${constraint.param}': ${error.message}`, constraint.param, 'invalid_value');
     throw error;
   }
 }
@@ -108,13 +182,13 @@ function toStructuredOutput(format: ResponseFormat | null): StructuredOutput | n
 const GRAMMAR_CACHE_ENTRIES = 64;
 const grammars = new Map<string, Grammar>();
 
-function cachedGrammar(kind: 'json_object' | 'json_schema', schema: unknown): Grammar {
+function cachedGrammar(kind: StructuredOutput['kind'], schema: unknown): Grammar {
   const key = kind === 'json_object' ? kind : `${kind}:${JSON.stringify(schema)}`;
   let grammar = grammars.get(key);
   if (grammar !== undefined) {
     grammars.delete(key);
   } else {
-    grammar = kind === 'json_object' ? compileJsonObject() : compileJsonSchema(schema);
+    grammar = kind === 'json_object' ? compileJsonObject() : kind === 'choice' ? compileChoice(schema as string[]) : compileJsonSchema(schema);
     if (grammars.size >= GRAMMAR_CACHE_ENTRIES) grammars.delete(grammars.keys().next().value!);
   }
   grammars.set(key, grammar);

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { MAX_TOP_LOGPROBS } from '../../sampling/params.ts';
 import { completionPromptsSchema } from './completion-prompt.ts';
-import { logitBiasSchema, responseFormatSchema } from './logits-fields.ts';
+import { guidedDecodingFields, logitBiasSchema, responseFormatSchema } from './logits-fields.ts';
 import { checkToolFields, toolFields } from './tool-schemas.ts';
 
 export type { CompletionPrompt } from './completion-prompt.ts';
@@ -45,6 +45,7 @@ const samplingFields = {
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   logit_bias: logitBiasSchema.nullish(),
   response_format: responseFormatSchema.nullish(),
+  ...guidedDecodingFields,
 
   // vLLM extensions (same names as vLLM's OpenAI server).
   /** -1 and 0 both mean off. */
