@@ -12,7 +12,7 @@ import { abortedByServer, type CollectedOutput } from './generation.ts';
 import { toChatLogprobs, tokenRenderer, type ChatLogprobs, type TokenRenderer } from './logprobs.ts';
 import { requireServedModel } from './models.ts';
 import { newResponseId, responseHead, toOpenAIUsage, unixSeconds, type OpenAIUsage, type ResponseMeta } from './response.ts';
-import { toSamplingParams } from './sampling.ts';
+import { toSamplingParams, truncatePrompt } from './sampling.ts';
 import { chatCompletionRequestSchema, type ChatMessageInput } from './schemas.ts';
 import { planTools, readToolCalls, StreamingToolCalls, type OpenAIToolCall, type OpenAIToolCallDelta, type StreamedDelta, type ToolPlan } from './tool-calls.ts';
 import { parseRequest } from './validation.ts';
@@ -72,7 +72,8 @@ export function chatCompletionsHandler(deps: ApiDeps) {
     if (continueFinalMessage) renderOptions.continueFinalMessage = true;
     if (tools.templateTools !== undefined) renderOptions.tools = tools.templateTools;
     const clientSignal = c.get('clientSignal');
-    const { promptTokenIds } = await service.renderChat(tools.messages, renderOptions, { signal: clientSignal });
+    const rendered = await service.renderChat(tools.messages, renderOptions, { signal: clientSignal });
+    const promptTokenIds = truncatePrompt(rendered.promptTokenIds, request.truncate_prompt_tokens, service.model.maxModelLen);
 
     // OpenAI: `logprobs: true` alone returns the chosen tokens' logprobs with no alternatives.
     const logprobs = request.logprobs === true ? (request.top_logprobs ?? 0) : null;

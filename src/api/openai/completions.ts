@@ -14,7 +14,7 @@ import { abortedByServer, type CollectedOutput } from './generation.ts';
 import { toCompletionLogprobs, tokenRenderer, type CompletionLogprobs, type TokenRenderer } from './logprobs.ts';
 import { requireServedModel } from './models.ts';
 import { newResponseId, responseHead, toOpenAIUsage, unixSeconds, type OpenAIUsage, type ResponseMeta } from './response.ts';
-import { toSamplingParams } from './sampling.ts';
+import { toSamplingParams, truncatePrompt } from './sampling.ts';
 import { completionRequestSchema, type CompletionPrompt, type CompletionRequest } from './schemas.ts';
 import { parseRequest } from './validation.ts';
 
@@ -98,7 +98,8 @@ export function completionsHandler(deps: ApiDeps) {
 }
 
 async function preparePrompt(service: InferenceService, request: CompletionRequest, prompt: CompletionPrompt, param: string, signal: AbortSignal): Promise<PreparedPrompt> {
-  const promptTokenIds = prompt.kind === 'text' ? await service.encode(prompt.text, { addSpecialTokens: request.add_special_tokens ?? true, signal }) : prompt.tokenIds;
+  const encoded = prompt.kind === 'text' ? await service.encode(prompt.text, { addSpecialTokens: request.add_special_tokens ?? true, signal }) : prompt.tokenIds;
+  const promptTokenIds = truncatePrompt(encoded, request.truncate_prompt_tokens, service.model.maxModelLen);
   if (promptTokenIds.length === 0) throw invalidRequest(`The prompt is empty: '${param}' produced no tokens.`, param, 'invalid_value');
   const params = toSamplingParams(request, {
     promptTokens: promptTokenIds.length,
@@ -108,8 +109,10 @@ async function preparePrompt(service: InferenceService, request: CompletionReque
     promptParam: 'prompt',
     vocabSize: service.model.vocabSize ?? null,
   });
-  // echo repeats the prompt as sent; token prompts are shown as their text (special tokens included, as vLLM does).
-  const echoText = request.echo !== true ? '' : prompt.kind === 'text' ? prompt.text : service.decode(prompt.tokenIds, { skipSpecialTokens: false });
+  // echo repeats the prompt as sent; token prompts, and prompts truncate_prompt_tokens cut, are shown as the
+  // text of the tokens the model saw (special tokens included, as vLLM does).
+  const echoText =
+    request.echo !== true ? '' : prompt.kind === 'text' && promptTokenIds === encoded ? prompt.text : service.decode(promptTokenIds, { skipSpecialTokens: false });
   return { promptTokenIds, params, echoText };
 }
 

@@ -20,6 +20,17 @@ export interface SamplingFields extends LogitsFields {
   ignore_eos?: boolean | null;
   min_tokens?: number | null;
   skip_special_tokens?: boolean | null;
+  truncate_prompt_tokens?: number | null;
+}
+
+/**
+ * vLLM's truncate_prompt_tokens: the prompt's last k tokens (left truncation, so the end of a long
+ * document and the question after it stay); -1 = the model's max_model_len; absent = the whole prompt.
+ */
+export function truncatePrompt(promptTokenIds: number[], k: number | null | undefined, maxModelLen: number): number[] {
+  if (k === null || k === undefined) return promptTokenIds;
+  const keep = k === -1 ? maxModelLen : k;
+  return promptTokenIds.length > keep ? promptTokenIds.slice(promptTokenIds.length - keep) : promptTokenIds;
 }
 
 export interface SamplingContext {

@@ -58,6 +58,8 @@ const samplingFields = {
   return_tokens_as_token_ids: z.boolean().nullish(),
   /** Lower runs first. */
   priority: z.int().nullish(),
+  /** Keep only the prompt's last k tokens (left truncation); -1: the model's max_model_len. */
+  truncate_prompt_tokens: z.int().min(-1).refine((k) => k !== 0, "'{param}' must be -1 or at least 1").nullish(),
   repetition_penalty: z.number().gt(0).nullish(),
   use_beam_search: onlyNeutral(z.boolean(), (on) => !on, "'{param}'"),
 };

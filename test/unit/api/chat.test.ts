@@ -63,6 +63,14 @@ describe('POST /v1/chat/completions (non-streaming, OpenAI SDK)', () => {
     expect(signal).toBeInstanceOf(AbortSignal);
   });
 
+  it("truncate_prompt_tokens (vLLM) keeps the rendered prompt's last k tokens", async () => {
+    await t.client.chat.completions.create({ model: 'fake-model', messages });
+    const whole = t.service.generations[0]!.request.promptTokenIds;
+    expect(whole.length).toBeGreaterThan(3);
+    await postJson(`${t.url}/v1/chat/completions`, { messages, truncate_prompt_tokens: 3 });
+    expect(t.service.generations[1]!.request.promptTokenIds).toEqual(whole.slice(-3));
+  });
+
   it('draws a fresh random seed when the client sends none', async () => {
     await t.client.chat.completions.create({ model: 'fake-model', messages });
     await t.client.chat.completions.create({ model: 'fake-model', messages });

@@ -89,6 +89,33 @@ describe('POST /v1/completions (non-streaming, OpenAI SDK)', () => {
     expect(completion.choices[0]!.finish_reason).toBe('length');
   });
 
+  it("truncate_prompt_tokens (vLLM) keeps the prompt's last k tokens, before the context check; -1 = max_model_len", async () => {
+    const small = await startTestServer({ model: { maxModelLen: 10 } });
+    try {
+      const ids = Array.from({ length: 12 }, (_, i) => i + 3);
+      await postJson(`${small.url}/v1/completions`, { prompt: ids, max_tokens: 2, truncate_prompt_tokens: 5 });
+      expect(small.service.generations[0]!.request.promptTokenIds).toEqual(ids.slice(-5));
+      // Shorter than k: unchanged. Usage counts what the model saw.
+      const short = await postJson(`${small.url}/v1/completions`, { prompt: [7, 8], max_tokens: 2, truncate_prompt_tokens: 5 });
+      expect(small.service.generations[1]!.request.promptTokenIds).toEqual([7, 8]);
+      expect(((await short.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(2);
+      // -1: max_model_len tokens, which leaves no room for output: the context error, about the kept prompt.
+      const whole = await postJson(`${small.url}/v1/completions`, { prompt: ids, truncate_prompt_tokens: -1 });
+      expect(whole.status).toBe(400);
+      expect(((await whole.json()) as { error: { message: string } }).error.message).toContain('your request has 10 input tokens');
+      // echo shows the text of the tokens the model saw.
+      const echoed = await postJson(`${small.url}/v1/completions`, { prompt: 'a b c d e', max_tokens: 1, truncate_prompt_tokens: 2, echo: true });
+      expect(((await echoed.json()) as { choices: { text: string }[] }).choices[0]!.text).toMatch(/^ d e\S/);
+      for (const bad of [0, -2, 1.5]) {
+        const response = await postJson(`${small.url}/v1/completions`, { prompt: 'x', truncate_prompt_tokens: bad });
+        expect(response.status, String(bad)).toBe(400);
+        expect(((await response.json()) as { error: { param: string } }).error.param).toBe('truncate_prompt_tokens');
+      }
+    } finally {
+      await small.close();
+    }
+  });
+
   it('maps the shared sampling fields', async () => {
     await t.client.completions.create({ model: 'fake-model', prompt: 'x', temperature: 0, top_p: 0.3, seed: 7, stop: ['\n\n'] });
     expect(t.service.generations[0]!.request.params).toMatchObject({ temperature: 0, topP: 0.3, seed: 7n, stop: ['\n\n'] });
