@@ -15,7 +15,7 @@
  *    first GPU run showed why not a fixed bound between the two bf16 runs: single steps part by up to
  *    0.145 on the trained model while the tokens all agree (bench/NOTES.md, issue 10 on two GPUs).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDeviceGroup } from '../../src/device/device.ts';
 import { readDecoderConfig } from '../../src/model/hf-config.ts';
 import { validateTensorParallel } from '../../src/model/tensor-parallel.ts';
@@ -84,12 +84,10 @@ function agreeingLength(a: GeneratedStep[], b: GeneratedStep[]): number {
   return differ < 0 ? a.length : differ;
 }
 
-function expectSameGreedy(reference: GeneratedStep[], sharded: GeneratedStep[], band: number, tolerance: number, what: string): number {
+/** Tokens equal up to the reference's first near-tie under `band`; returns how many steps were compared. */
+function expectSameTokens(reference: GeneratedStep[], sharded: GeneratedStep[], band: number, what: string): number {
   const n = comparedLength(reference, band);
   expect(sharded.slice(0, n).map((s) => s.tokenId), `${what}: the first ${n} tokens`).toEqual(reference.slice(0, n).map((s) => s.tokenId));
-  let largest = 0;
-  for (let i = 0; i < n; i++) largest = Math.max(largest, Math.abs(sharded[i]!.top5[0]![1] - reference[i]!.top5[0]![1]));
-  expect(largest, `${what}: largest best-logprob difference over ${n} steps`).toBeLessThanOrEqual(tolerance);
   return n;
 }
 
@@ -102,13 +100,13 @@ describe.skipIf(skipReason !== null)(`tensor parallelism on cuda (NCCL), TP=${SI
       f32 = { tp1: await runCases(model, { dtype: 'float32' }), tp2: await runCases(model, { dtype: 'float32', tensorParallelSize: SIZE }) };
       bf16 = { tp1: await runCases(model, { dtype: 'bfloat16' }), tp2: await runCases(model, { dtype: 'bfloat16', tensorParallelSize: SIZE }) };
     });
-    afterAll(() => undefined);
 
     it('float32: every token equal, every top-5 logprob within 1e-3, one at a time and all at once', () => {
       for (const [runs, how] of [[f32.tp2.single, 'one at a time'], [f32.tp2.batched, 'all at once']] as const) {
         runs.forEach((steps, i) => {
           const reference = f32.tp1.single[i]!;
-          const n = expectSameGreedy(reference, steps, F32_NEAR_TIE, F32_LOGPROB_TOLERANCE, `case ${i}, ${how}`);
+          const n = expectSameTokens(reference, steps, F32_NEAR_TIE, `case ${i}, ${how}`);
+          // Every top-5 entry both sides list (the chosen token among them: the tokens are equal).
           for (let s = 0; s < n; s++) {
             const want = new Map(reference[s]!.top5);
             for (const [token, logprob] of steps[s]!.top5) {
@@ -125,7 +123,7 @@ describe.skipIf(skipReason !== null)(`tensor parallelism on cuda (NCCL), TP=${SI
     it("bf16: tokens equal up to TP=1's first near-tie; mean error against float32 at most 3x TP=1's", () => {
       const band = model.exact ? BF16_NEAR_TIE_TRAINED : BF16_NEAR_TIE_RANDOM;
       for (const [runs, how] of [[bf16.tp2.single, 'one at a time'], [bf16.tp2.batched, 'all at once']] as const) {
-        runs.forEach((steps, i) => expectSameGreedy(bf16.tp1.single[i]!, steps, band, Number.POSITIVE_INFINITY, `case ${i}, ${how}`));
+        runs.forEach((steps, i) => expectSameTokens(bf16.tp1.single[i]!, steps, band, `case ${i}, ${how}`));
       }
       // Distance to the exact (float32, TP=1) result, on the steps where all three runs chose the same tokens.
       let tp1Error = 0;

@@ -163,11 +163,15 @@ function toStructuredOutput(fields: LogitsFields): StructuredOutput | null {
   try {
     switch (constraint.kind) {
       case 'json_object':
-        return { kind: 'json_object', grammar: cachedGrammar('json_object', null) };
-      case 'json_schema':
-        return { kind: 'json_schema', grammar: cachedGrammar('json_schema', constraint.schema) };
-      case 'choice':
-        return { kind: 'choice', grammar: cachedGrammar('choice', constraint.choices) };
+        return { kind: 'json_object', grammar: cachedGrammar('json_object', compileJsonObject) };
+      case 'json_schema': {
+        const { schema } = constraint;
+        return { kind: 'json_schema', grammar: cachedGrammar(`json_schema:${JSON.stringify(schema)}`, () => compileJsonSchema(schema)) };
+      }
+      case 'choice': {
+        const { choices } = constraint;
+        return { kind: 'choice', grammar: cachedGrammar(`choice:${JSON.stringify(choices)}`, () => compileChoice(choices)) };
+      }
     }
   } catch (error) {
     if (error instanceof SchemaError) throw invalidRequest(`Invalid '${constraint.param}': ${error.message}`, constraint.param, 'invalid_value');
@@ -182,13 +186,12 @@ function toStructuredOutput(fields: LogitsFields): StructuredOutput | null {
 const GRAMMAR_CACHE_ENTRIES = 64;
 const grammars = new Map<string, Grammar>();
 
-function cachedGrammar(kind: StructuredOutput['kind'], schema: unknown): Grammar {
-  const key = kind === 'json_object' ? kind : `${kind}:${JSON.stringify(schema)}`;
+function cachedGrammar(key: string, compile: () => Grammar): Grammar {
   let grammar = grammars.get(key);
   if (grammar !== undefined) {
     grammars.delete(key);
   } else {
-    grammar = kind === 'json_object' ? compileJsonObject() : kind === 'choice' ? compileChoice(schema as string[]) : compileJsonSchema(schema);
+    grammar = compile();
     if (grammars.size >= GRAMMAR_CACHE_ENTRIES) grammars.delete(grammars.keys().next().value!);
   }
   grammars.set(key, grammar);
